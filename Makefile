@@ -1,0 +1,50 @@
+# pix2pix-tfx: `make run` runs the whole pipeline, `make test` runs the tests.
+# Both set up the Python 3.10 virtualenv from the lock file first, once.
+SHELL := /bin/bash
+PYTHON ?= python3.10
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONFIG ?= pipeline_config.yaml
+ARGS ?=
+
+# TF 2.16's tf.keras is Keras 3; TFT's TransformFeaturesLayer needs Keras 2 (tf_keras).
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 1
+
+.PHONY: setup run test lock clean help
+
+help:
+	@echo "make run    - set up if needed, generate the embedded dataset if absent, run the pipeline"
+	@echo "make test   - set up if needed, run the test suite"
+	@echo "make lock   - re-resolve requirements.in into requirements.lock"
+	@echo "make clean  - remove pipeline outputs (build/, serving_model/), keep the venv"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock
+	@command -v $(PYTHON) >/dev/null 2>&1 && $(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null || { \
+	  echo "error: $(PYTHON) (Python 3.10) is required: TFX 1.16 supports Python 3.9-3.10 only." >&2; \
+	  echo "       Install it (e.g. 'pyenv install 3.10') or point to one: make PYTHON=/path/to/python3.10" >&2; \
+	  exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the locked dependencies into $(VENV) (a few minutes, once)..."
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m pipeline run --config $(CONFIG) $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest tests $(ARGS)
+
+# Resolve the direct requirements afresh in a scratch venv and pin every package.
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet -r requirements.in
+	{ echo "# Full lock: every transitive package pinned. Regenerate with 'make lock' (see requirements.in)."; \
+	  build/lock-venv/bin/pip freeze --all --exclude pip --exclude setuptools; } > requirements.lock
+	rm -rf build/lock-venv
+
+clean:
+	rm -rf build serving_model

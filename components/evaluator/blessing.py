@@ -1,0 +1,44 @@
+"""The blessing decision: a model is blessed only if every threshold passes.
+
+Pure functions over metric statistics, so the rule is tested without a model.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Tuple
+
+
+def check_thresholds(stats: Mapping[str, Mapping[str, float]], thresholds: Mapping) -> List[dict]:
+    """One check per configured threshold: ``stats[metric][statistic]`` vs its bound.
+
+    A metric that was not computed (e.g. MS-SSIM on images too small for it)
+    fails its check rather than passing silently.
+    """
+    checks = []
+    for metric, threshold in sorted(thresholds.items()):
+        bound, op = (threshold.min, ">=") if threshold.min is not None else (threshold.max, "<=")
+        value = stats.get(metric, {}).get(threshold.statistic)
+        passed = value is not None and (value >= bound if op == ">=" else value <= bound)
+        checks.append({"metric": metric, "statistic": threshold.statistic, "op": op,
+                       "threshold": float(bound), "value": None if value is None else float(value),
+                       "passed": bool(passed), "kind": "absolute"})
+    return checks
+
+
+def describe_check(check: dict) -> str:
+    value = "n/a" if check["value"] is None else f"{check['value']:.4g}"
+    verdict = "pass" if check["passed"] else "FAIL"
+    return f"{check['metric']} {check['statistic']} {value} {check['op']} {check['threshold']:.4g}: {verdict}"
+
+
+def decide(checks: List[dict]) -> Tuple[bool, str]:
+    """Blessed iff all checks pass; the message lists every check with its numbers."""
+    blessed = bool(checks) and all(check["passed"] for check in checks)
+    failed = [c for c in checks if not c["passed"]]
+    head = "blessed: all thresholds passed" if blessed else f"not blessed: {len(failed)} of {len(checks)} checks failed"
+    return blessed, head + " (" + "; ".join(describe_check(c) for c in checks) + ")"
+
+
+def stats_table(stats: Mapping[str, Mapping[str, float]]) -> Dict[str, float]:
+    """Flat ``metric_statistic -> value`` view, for logs and the run summary."""
+    return {f"{metric}_{name}": value for metric, values in stats.items() for name, value in values.items()
+            if name in ("mean", "p10", "p90")}

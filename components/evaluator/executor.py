@@ -1,0 +1,131 @@
+"""Evaluates a candidate generator on the eval split and decides its blessing.
+
+The candidate is run exactly as it will be served (its ``serving_examples``
+signature, 8-bit output) and compared with the targets as training saw them
+(its ``transform_features`` signature). Two trivial predictors are scored on the
+same examples so every number has a reference: ``output = input`` and
+``output = mean target image``. When a previously blessed model exists it is
+scored too and shown beside the candidate.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from typing import Dict, Iterator, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from components import features, visuals
+from components.evaluator import blessing, metrics, report
+from pipeline.config import EvaluatorSettings
+
+IDENTITY_BASELINE = "identity (output = input)"
+MEAN_TARGET_BASELINE = "mean target image"
+METRICS_FILE = "metrics.json"
+SAMPLE_GRID = "samples.png"
+METRICS_CHART = "metrics.png"
+LOG_PREFIX = "[evaluator]"
+
+
+@dataclasses.dataclass
+class EvaluationResult:
+    blessed: bool
+    message: str
+    candidate: Dict[str, dict]
+    baselines: Dict[str, Dict[str, dict]]
+    baseline_model: Optional[Dict[str, dict]]
+    checks: List[dict]
+    num_examples: int
+    report_path: str
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def to_pixels(images: tf.Tensor) -> tf.Tensor:
+    """[-1, 1] model-space images -> float [0, 255] pixel space of the metrics."""
+    return (tf.cast(images, tf.float32) + 1.0) * 127.5
+
+
+def score(accumulator: metrics.MetricAccumulator, generated: tf.Tensor, target: tf.Tensor) -> None:
+    accumulator.add(metrics.L1, metrics.l1_per_example(generated, target))
+    accumulator.add(metrics.PSNR, metrics.psnr_per_example(generated, target))
+    accumulator.add(metrics.SSIM, metrics.ssim_per_example(generated, target))
+    accumulator.add(metrics.MS_SSIM, metrics.ms_ssim_per_example(generated, target))
+
+
+def batches(file_pattern: str, batch_size: int) -> Iterator[tf.Tensor]:
+    files = tf.io.gfile.glob(file_pattern)
+    if not files:
+        raise ValueError(f"no eval examples match {file_pattern}")
+    yield from tf.data.TFRecordDataset(sorted(files), compression_type="GZIP").batch(batch_size)
+
+
+def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: EvaluatorSettings,
+             baseline_model_dir: Optional[str] = None, loss_curves: Optional[str] = None) -> EvaluationResult:
+    """Scores the candidate (and baselines), writes metrics, pictures and report."""
+    candidate = tf.saved_model.load(model_dir)
+    previous = tf.saved_model.load(baseline_model_dir) if baseline_model_dir else None
+    transform = candidate.signatures[features.TRANSFORM_FEATURES]
+
+    # Pass 1: candidate, previous model and identity; sum of targets for the mean image.
+    scores = {name: metrics.MetricAccumulator() for name in ("candidate", "previous", IDENTITY_BASELINE)}
+    target_sum, count, rows = None, 0, []
+    for serialized in batches(eval_pattern, settings.batch_size):
+        xf = transform(examples=serialized)
+        inputs, targets = to_pixels(xf[features.INPUT_XF]), to_pixels(xf[features.TARGET_XF])
+        generated = _generate(candidate, serialized)
+        score(scores["candidate"], generated, targets)
+        score(scores[IDENTITY_BASELINE], inputs, targets)
+        previous_generated = _generate(previous, serialized) if previous else None
+        if previous is not None:
+            score(scores["previous"], previous_generated, targets)
+        target_sum = tf.reduce_sum(targets, 0) + (0.0 if target_sum is None else target_sum)
+        count += int(targets.shape[0])
+        for i in range(min(settings.sample_images - len(rows), int(targets.shape[0]))):
+            images = [inputs[i], generated[i]] + ([previous_generated[i]] if previous is not None else []) + [targets[i]]
+            rows.append((f"eval #{len(rows)}", [np.uint8(np.round(img.numpy())) for img in images]))
+
+    # Pass 2: the mean target image as a constant prediction.
+    mean_target = target_sum / count
+    mean_scores = metrics.MetricAccumulator()
+    for serialized in batches(eval_pattern, settings.batch_size):
+        targets = to_pixels(transform(examples=serialized)[features.TARGET_XF])
+        score(mean_scores, tf.broadcast_to(mean_target, tf.shape(targets)), targets)
+
+    candidate_stats = scores["candidate"].result()
+    baselines = {IDENTITY_BASELINE: scores[IDENTITY_BASELINE].result(), MEAN_TARGET_BASELINE: mean_scores.result()}
+    previous_stats = scores["previous"].result() if previous is not None else None
+    checks = blessing.check_thresholds(candidate_stats, settings.thresholds)
+    blessed, message = blessing.decide(checks)
+    if previous is None:
+        message += "; no previously blessed model: judged on absolute thresholds alone"
+    logging.info("%s %d eval examples: %s", LOG_PREFIX, count, message)
+
+    tf.io.gfile.makedirs(output_dir)
+    columns = ["input", "generated"] + (["last blessed"] if previous is not None else []) + ["target"]
+    grid = visuals.save_image_grid(os.path.join(output_dir, SAMPLE_GRID), rows, columns)
+    model_stats = {report.CANDIDATE: candidate_stats}
+    if previous_stats:
+        model_stats[report.BASELINE_MODEL] = previous_stats
+    report.write_metrics_png(os.path.join(output_dir, METRICS_CHART), model_stats, baselines)
+    extra = {"Metrics": os.path.join(output_dir, METRICS_CHART)}
+    if loss_curves and tf.io.gfile.exists(loss_curves):
+        extra["Training losses"] = loss_curves
+    report_path = report.write_report(output_dir, title="pix2pix evaluation", metrics=model_stats,
+                                      baselines=baselines, checks=checks, blessed=blessed,
+                                      sample_grid_png=grid, extra_images=extra)
+    result = EvaluationResult(blessed=blessed, message=message, candidate=candidate_stats, baselines=baselines,
+                              baseline_model=previous_stats, checks=checks, num_examples=count,
+                              report_path=str(report_path))
+    with tf.io.gfile.GFile(os.path.join(output_dir, METRICS_FILE), "w") as handle:
+        json.dump(result.as_dict(), handle, indent=1)
+    return result
+
+
+def _generate(model, serialized: tf.Tensor) -> tf.Tensor:
+    pixels = model.signatures[features.SERVING_EXAMPLES](examples=serialized)[features.SERVING_OUTPUT_PIXELS]
+    return tf.cast(pixels, tf.float32)

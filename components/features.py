@@ -1,0 +1,22 @@
+"""Feature names shared by ExampleGen, Transform, Trainer, Evaluator and serving.
+
+Named once here so the Example format, the transform graph and the serving
+signatures cannot drift apart.
+"""
+
+# Raw tf.train.Example features written by the paired-image ExampleGen.
+INPUT_IMAGE_KEY = "input_image"    # encoded PNG/JPEG/BMP/GIF bytes of the input (A)
+TARGET_IMAGE_KEY = "target_image"  # encoded bytes of the target (B)
+PAIR_ID_KEY = "pair_id"            # stable id of the pair: its file stem
+
+# Transformed features: float32 [H, W, C] in [-1, 1].
+INPUT_XF = "input"
+TARGET_XF = "target"
+
+# Serving signature names and tensors.
+SERVING_DEFAULT = "serving_default"
+SERVING_EXAMPLES = "serving_examples"
+TRANSFORM_FEATURES = "transform_features"
+SERVING_INPUT_BYTES = "image_bytes"
+SERVING_OUTPUT_BYTES = "generated_image_bytes"
+SERVING_OUTPUT_PIXELS = "generated_image"  # uint8 [B, H, W, C]

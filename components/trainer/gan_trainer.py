@@ -1,0 +1,143 @@
+"""The pix2pix training loop: one GradientTape step updates D and G together.
+
+G minimises  L_cGAN(G, D) + lambda * L1(G)   and D maximises  L_cGAN  (its loss
+halved, as in the paper), both with Adam(lr, beta_1). The learning rate is
+constant for ``epochs`` and then decays linearly to zero over ``epochs_decay``
+(the PyTorch implementation's "linear" policy). Progress is logged per epoch
+with losses, step rate and ETA; checkpoints make an interrupted run resumable.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from typing import Callable, Dict, List, Optional
+
+import tensorflow as tf
+
+from components.trainer import losses, networks
+
+LOG_PREFIX = "[trainer]"
+
+
+@dataclasses.dataclass
+class EpochResult:
+    epoch: int
+    steps: int
+    seconds: float
+    learning_rate: float
+    g_total: float
+    g_gan: float
+    g_l1: float
+    d_total: float
+    d_real: float
+    d_fake: float
+
+    def as_dict(self) -> Dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+def linear_decay_factor(epoch: int, epochs: int, epochs_decay: int) -> float:
+    """LR multiplier for a 0-based epoch: 1 for ``epochs``, then linearly towards 0."""
+    if epoch < epochs:
+        return 1.0
+    return max(0.0, 1.0 - (epoch - epochs + 1) / float(epochs_decay + 1))
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+class Pix2PixGAN(tf.Module):
+    """Generator, discriminator, their optimizers and the train step."""
+
+    def __init__(self, settings, image_size: int, channels: int):
+        super().__init__(name="pix2pix")
+        self.settings = settings
+        self.generator = networks.build_unet_generator(
+            image_size, channels=channels, ngf=settings.ngf, norm=settings.norm,
+            dropout_rate=settings.dropout_rate)
+        self.discriminator = networks.build_patchgan_discriminator(
+            image_size, channels=channels, ndf=settings.ndf, n_layers=settings.n_layers_d,
+            norm=settings.norm)
+        self.g_optimizer = tf.keras.optimizers.Adam(settings.learning_rate, beta_1=settings.beta_1)
+        self.d_optimizer = tf.keras.optimizers.Adam(settings.learning_rate, beta_1=settings.beta_1)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+
+    def set_learning_rate(self, value: float) -> None:
+        self.g_optimizer.learning_rate.assign(value)
+        self.d_optimizer.learning_rate.assign(value)
+
+    @tf.function
+    def train_step(self, input_image: tf.Tensor, target_image: tf.Tensor) -> Dict[str, tf.Tensor]:
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            generated = self.generator(input_image, training=True)
+            real_logits = self.discriminator([input_image, target_image], training=True)
+            fake_logits = self.discriminator([input_image, generated], training=True)
+            g_loss = losses.generator_loss(fake_logits, generated, target_image,
+                                           lambda_l1=self.settings.lambda_l1,
+                                           gan_mode=self.settings.gan_mode)
+            d_loss = losses.discriminator_loss(real_logits, fake_logits, gan_mode=self.settings.gan_mode)
+        g_vars = self.generator.trainable_variables
+        d_vars = self.discriminator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss["total"], g_vars), g_vars))
+        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss["total"], d_vars), d_vars))
+        return {
+            "g_total": g_loss["total"], "g_gan": g_loss["gan"], "g_l1": g_loss["l1"],
+            "d_total": d_loss["total"], "d_real": d_loss["real"], "d_fake": d_loss["fake"],
+        }
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or Inf: training stops, the last good checkpoint is kept."""
+
+
+def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, total_epochs: int,
+        checkpoint_manager: tf.train.CheckpointManager, checkpoint_every_epochs: int,
+        on_epoch_end: Optional[Callable[[EpochResult], None]] = None) -> List[EpochResult]:
+    """Runs the remaining epochs (resuming after the last checkpoint) and logs each one."""
+    settings = gan.settings
+    start_epoch = int(gan.epoch.numpy())
+    if start_epoch:
+        logging.info("%s resuming from checkpoint at epoch %d/%d", LOG_PREFIX, start_epoch, total_epochs)
+    history: List[EpochResult] = []
+    started = time.monotonic()
+    for epoch in range(start_epoch, total_epochs):
+        learning_rate = settings.learning_rate * linear_decay_factor(epoch, settings.epochs, settings.epochs_decay)
+        gan.set_learning_rate(learning_rate)
+        epoch_start = time.monotonic()
+        sums: Dict[str, float] = {}
+        steps = 0
+        for input_image, target_image in dataset.take(steps_per_epoch):
+            step_losses = gan.train_step(input_image, target_image)
+            for name, value in step_losses.items():
+                sums[name] = sums.get(name, 0.0) + float(value)
+            steps += 1
+        if steps == 0:
+            raise ValueError("the training split yielded no full batch: lower trainer.batch_size "
+                             "or add training pairs")
+        means = {name: total / steps for name, total in sums.items()}
+        bad = [name for name, value in means.items() if not math.isfinite(value)]
+        if bad:
+            raise NonFiniteLossError(
+                f"non-finite loss {bad} at epoch {epoch + 1}; the last good checkpoint is kept in "
+                f"{checkpoint_manager.directory}; lower trainer.learning_rate or check the data")
+        gan.epoch.assign(epoch + 1)
+        result = EpochResult(epoch=epoch + 1, steps=steps, seconds=time.monotonic() - epoch_start,
+                             learning_rate=learning_rate, **means)
+        history.append(result)
+        done = epoch + 1 - start_epoch
+        eta = (time.monotonic() - started) / done * (total_epochs - epoch - 1)
+        logging.info(
+            "%s epoch %d/%d  G %.3f (gan %.3f, L1 %.4f)  D %.3f  lr %.2e  %.1f steps/s  eta %s",
+            LOG_PREFIX, epoch + 1, total_epochs, result.g_total, result.g_gan, result.g_l1,
+            result.d_total, learning_rate, steps / max(result.seconds, 1e-9), format_duration(eta))
+        if (epoch + 1) % checkpoint_every_epochs == 0 or epoch + 1 == total_epochs:
+            checkpoint_manager.save(checkpoint_number=epoch + 1)
+        if on_epoch_end:
+            on_epoch_end(result)
+    return history

@@ -1,0 +1,1 @@
+"""Datasets: the embedded synthetic dataset, layout tools, download scripts."""

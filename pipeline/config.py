@@ -1,0 +1,331 @@
+"""Typed, validated view of ``pipeline_config.yaml``: the one source of truth.
+
+Every setting of the pipeline lives in the YAML file. It is loaded here into
+frozen dataclasses; an unknown key, a wrong type or an out-of-range value fails
+at start with a message naming the key, the value and what is allowed, before
+any component runs. Components receive their section as a plain dict (TFX
+``custom_config``) and rebuild the same dataclass with :func:`section_from_dict`,
+so a setting is validated by exactly one piece of code wherever it is used.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence
+
+import yaml
+
+METRIC_NAMES = ("l1", "psnr", "ssim", "ms_ssim")
+STATISTIC_NAMES = ("mean", "p10", "p90", "min", "max")
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or invalid; the message names the key."""
+
+
+# --------------------------------------------------------------------------- #
+# Sections. Field docs live in pipeline_config.yaml, next to the values.
+# --------------------------------------------------------------------------- #
+@dataclasses.dataclass(frozen=True)
+class PipelineSettings:
+    name: str
+    root: str
+    metadata_path: str
+    enable_cache: bool
+    report_dir: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticDatasetSettings:
+    num_pairs: int
+    image_size: int
+    seed: int
+
+    def validate(self, key: str) -> None:
+        _require(self.num_pairs >= 1, f"{key}.num_pairs", self.num_pairs, "an integer >= 1")
+        _require(self.image_size >= 16, f"{key}.image_size", self.image_size, "an integer >= 16")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings:
+    dataset_dir: str
+    layout: Literal["two_folder"]
+    input_subdir: str
+    target_subdir: str
+    image_extensions: List[str]
+    generate_if_missing: bool
+    synthetic: SyntheticDatasetSettings
+    split_ratios: Dict[str, int]
+
+    def validate(self, key: str) -> None:
+        _require(set(self.split_ratios) == {"train", "eval"}, f"{key}.split_ratios",
+                 dict(self.split_ratios), "exactly the splits 'train' and 'eval'")
+        for split, ratio in self.split_ratios.items():
+            _require(ratio >= 1, f"{key}.split_ratios.{split}", ratio, "an integer >= 1")
+        _require(self.input_subdir != self.target_subdir, f"{key}.target_subdir",
+                 self.target_subdir, "a folder different from input_subdir")
+        _require(bool(self.image_extensions), f"{key}.image_extensions",
+                 self.image_extensions, "a non-empty list such as ['.png', '.jpg']")
+        for ext in self.image_extensions:
+            _require(ext.startswith("."), f"{key}.image_extensions", ext,
+                     "extensions that start with a dot, e.g. '.png'")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformSettings:
+    image_size: int
+    channels: Literal[1, 3]
+
+    def validate(self, key: str) -> None:
+        _require(_is_power_of_two(self.image_size) and self.image_size >= 16,
+                 f"{key}.image_size", self.image_size,
+                 "a power of two >= 16 (the U-Net halves it down to 1x1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerSettings:
+    epochs: int
+    epochs_decay: int
+    batch_size: int
+    generator: Literal["unet"]
+    ngf: int
+    ndf: int
+    n_layers_d: int
+    norm: Literal["batch", "instance", "none"]
+    dropout_rate: float
+    gan_mode: Literal["vanilla", "lsgan"]
+    lambda_l1: float
+    learning_rate: float
+    beta_1: float
+    jitter: bool
+    jitter_scale: float
+    shuffle_buffer: int
+    cache_dataset: bool
+    seed: int
+    checkpoint_every_epochs: int
+    sample_images: int
+
+    def validate(self, key: str) -> None:
+        _require(self.epochs >= 0, f"{key}.epochs", self.epochs, "an integer >= 0")
+        _require(self.epochs_decay >= 0, f"{key}.epochs_decay", self.epochs_decay, "an integer >= 0")
+        _require(self.batch_size >= 1, f"{key}.batch_size", self.batch_size, "an integer >= 1")
+        _require(self.ngf >= 1, f"{key}.ngf", self.ngf, "an integer >= 1")
+        _require(self.ndf >= 1, f"{key}.ndf", self.ndf, "an integer >= 1")
+        _require(self.n_layers_d >= 1, f"{key}.n_layers_d", self.n_layers_d, "an integer >= 1")
+        _require(0.0 <= self.dropout_rate < 1.0, f"{key}.dropout_rate", self.dropout_rate, "a number in [0, 1)")
+        _require(self.lambda_l1 >= 0.0, f"{key}.lambda_l1", self.lambda_l1, "a number >= 0")
+        _require(self.learning_rate > 0.0, f"{key}.learning_rate", self.learning_rate, "a number > 0")
+        _require(0.0 <= self.beta_1 < 1.0, f"{key}.beta_1", self.beta_1, "a number in [0, 1)")
+        _require(self.jitter_scale >= 1.0, f"{key}.jitter_scale", self.jitter_scale,
+                 "a number >= 1 (286/256 = 1.117 in the paper)")
+        _require(self.shuffle_buffer >= 1, f"{key}.shuffle_buffer", self.shuffle_buffer, "an integer >= 1")
+        _require(self.checkpoint_every_epochs >= 1, f"{key}.checkpoint_every_epochs",
+                 self.checkpoint_every_epochs, "an integer >= 1")
+        _require(self.sample_images >= 1, f"{key}.sample_images", self.sample_images, "an integer >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Threshold:
+    statistic: Literal["mean", "p10", "p90", "min", "max"]
+    min: Optional[float] = None
+    max: Optional[float] = None
+
+    def validate(self, key: str) -> None:
+        _require((self.min is None) != (self.max is None), key,
+                 dataclasses.asdict(self), "exactly one of 'min' or 'max'")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatorSettings:
+    batch_size: int
+    thresholds: Dict[str, Threshold]
+    sample_images: int
+
+    def validate(self, key: str) -> None:
+        _require(self.batch_size >= 1, f"{key}.batch_size", self.batch_size, "an integer >= 1")
+        _require(bool(self.thresholds), f"{key}.thresholds", self.thresholds,
+                 "at least one threshold (a model is blessed only by passing them)")
+        for metric in self.thresholds:
+            _require(metric in METRIC_NAMES, f"{key}.thresholds", metric,
+                     f"metric names among {list(METRIC_NAMES)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PusherSettings:
+    serving_dir: str
+    model_name: str
+
+    def validate(self, key: str) -> None:
+        _require(bool(self.model_name) and "/" not in self.model_name, f"{key}.model_name",
+                 self.model_name, "a non-empty name without '/' (TF Serving's model name)")
+
+
+@dataclasses.dataclass(frozen=True)
+class BeamSettings:
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"]
+    direct_num_workers: int
+    extra_args: List[str]
+
+    def validate(self, key: str) -> None:
+        _require(self.direct_num_workers >= 0, f"{key}.direct_num_workers",
+                 self.direct_num_workers, "an integer >= 0 (0 = one per CPU)")
+
+    def pipeline_args(self) -> List[str]:
+        """Beam pipeline args shared by every Beam-based component."""
+        return [
+            f"--direct_running_mode={self.direct_running_mode}",
+            f"--direct_num_workers={self.direct_num_workers}",
+            *self.extra_args,
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    pipeline: PipelineSettings
+    data: DataSettings
+    transform: TransformSettings
+    trainer: TrainerSettings
+    evaluator: EvaluatorSettings
+    pusher: PusherSettings
+    beam: BeamSettings
+    source: str = ""  # the file it was loaded from, for messages
+
+    def resolve(self, path: str) -> str:
+        """A path from the config, relative to the config file's folder."""
+        if os.path.isabs(path) or "://" in path:
+            return path
+        return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(self.source)), path))
+
+    def section_dict(self, name: str) -> Dict[str, Any]:
+        """One section as plain data, the form TFX passes to module code."""
+        return dataclasses.asdict(getattr(self, name))
+
+
+# --------------------------------------------------------------------------- #
+# Loading
+# --------------------------------------------------------------------------- #
+def load_config(path: str, overrides: Sequence[str] = ()) -> Config:
+    """Reads the YAML file, applies ``section.key=value`` overrides, validates."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    for override in overrides:
+        apply_override(raw, override)
+    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+    try:
+        _check_keys(raw, sections, where="top level")
+        values = {name: _convert(raw[name], field.type, name) for name, field in sections.items()}
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    return Config(**values, source=os.path.abspath(path))
+
+
+def apply_override(raw: Dict[str, Any], override: str) -> None:
+    """Sets ``a.b.c=value`` in the raw mapping; the value is parsed as YAML."""
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected section.key=value, e.g. trainer.epochs=1")
+    parts = key.strip().split(".")
+    node = raw
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(f"--set {override!r}: {where!r} is not a section of the config")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {override!r}: the value is not valid YAML: {error}") from None
+
+
+def section_from_dict(cls, data: Mapping[str, Any], key: str):
+    """Rebuilds (and re-validates) one section from its plain-dict form."""
+    return _convert(dict(data), cls, key)
+
+
+def _check_keys(raw: Mapping[str, Any], allowed: Mapping[str, Any], where: str) -> None:
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {sorted(allowed)}")
+    missing = sorted(k for k, f in allowed.items() if k not in raw and _is_required(f))
+    if missing:
+        raise ConfigError(f"{where}: missing key {missing[0]!r}")
+
+
+def _is_required(field) -> bool:
+    return (not isinstance(field, dataclasses.Field)
+            or (field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING))
+
+
+def _convert(value: Any, annotation: Any, key: str) -> Any:
+    """Checks ``value`` against ``annotation`` and builds dataclasses."""
+    if isinstance(annotation, str):  # postponed annotations
+        annotation = _resolve_annotation(annotation)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        fields = {f.name: f for f in dataclasses.fields(annotation)}
+        _check_keys(value, fields, where=key)
+        hints = typing.get_type_hints(annotation)
+        built = annotation(**{name: _convert(value[name], hints[name], f"{key}.{name}")
+                              for name in fields if name in value})
+        if hasattr(built, "validate"):
+            built.validate(key)
+        return built
+    if origin is Literal:
+        if value not in args or type(value) is not type(args[0]):
+            raise ConfigError(f"{key}: got {value!r}; allowed values: {list(args)}")
+        return value
+    if origin is typing.Union:  # Optional[X]
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], key)
+    if origin in (list, List):
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_convert(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): _convert(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {annotation!r} for {key}")
+
+
+def _resolve_annotation(text: str) -> Any:
+    return eval(text, {**globals(), **vars(typing)})  # noqa: S307 - our own annotations only
+
+
+def _require(condition: bool, key: str, value: Any, allowed: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: got {value!r}; expected {allowed}")
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0

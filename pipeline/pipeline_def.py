@@ -1,0 +1,85 @@
+"""The pix2pix TFX pipeline: components and their wiring, nothing else.
+
+Runners (local, and later Kubeflow/Vertex) build it from the same config, so
+every environment runs the same graph.
+"""
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+from tfx import v1 as tfx
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.types import standard_artifacts
+
+from components.evaluator.component import ImageQualityEvaluator
+from components.example_gen.component import create_paired_image_example_gen
+from components.trainer import run_fn as trainer_module
+from pipeline.config import Config
+
+PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
+RUN_FN = f"{trainer_module.__name__}.run_fn"
+
+
+def create_pipeline(config: Config, metadata_connection_config=None,
+                    beam_pipeline_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
+    """Paired images -> Examples -> stats/schema -> Transform -> GAN -> gate -> push."""
+    example_gen = create_paired_image_example_gen(
+        dataset_dir=config.resolve(config.data.dataset_dir),
+        input_subdir=config.data.input_subdir, target_subdir=config.data.target_subdir,
+        image_extensions=config.data.image_extensions, split_ratios=config.data.split_ratios)
+
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                          infer_feature_shape=True)
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config=config.section_dict("transform"),
+        materialize=False,          # decoded float images are ~100x the encoded bytes
+        disable_statistics=True)    # per-pixel statistics of images say little
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={trainer_module.TRAINER_SECTION: config.section_dict("trainer"),
+                       trainer_module.TRANSFORM_SECTION: config.section_dict("transform")})
+
+    latest_blessed_model = tfx.dsl.Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = ImageQualityEvaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        model_run=trainer.outputs["model_run"],
+        baseline_model=latest_blessed_model.outputs["model"],
+        evaluator_config=json.dumps(config.section_dict("evaluator")))
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=serving_base_directory(config))))
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline.name,
+        pipeline_root=config.resolve(config.pipeline.root),
+        components=[example_gen, statistics_gen, schema_gen, transform, trainer,
+                    latest_blessed_model, evaluator, pusher],
+        enable_cache=config.pipeline.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else config.beam.pipeline_args())
+
+
+def serving_base_directory(config: Config) -> str:
+    """TF Serving's layout: ``<serving_dir>/<model_name>/<version>/``."""
+    return f"{config.resolve(config.pusher.serving_dir)}/{config.pusher.model_name}"

@@ -1,0 +1,1 @@
+"""Serving: TF Serving setup and inference with the pushed generator."""
