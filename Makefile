@@ -10,7 +10,7 @@ ARGS ?=
 
 # TF 2.16's tf.keras is Keras 3; TFT's TransformFeaturesLayer needs Keras 2 (tf_keras).
 export TF_USE_LEGACY_KERAS := 1
-export TF_CPP_MIN_LOG_LEVEL := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: setup run test lock clean help
 
@@ -29,7 +29,9 @@ $(STAMP): requirements.lock
 	  exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the locked dependencies into $(VENV) (a few minutes, once)..."
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@# (this machine's pip config lists local indexes that may be absent: drop those warnings)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock \
+	  2> >(grep -v "is neither a file nor a directory" >&2)
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -58,7 +58,7 @@ TARGET_SUBDIR = "target"
 README_NAME = "README.txt"
 PAIR_ID_PREFIX = "facade_"
 PAIR_ID_DIGITS = 5
-PNG_COMPRESS_LEVEL = 1  # fast; the files are small anyway
+PNG_COMPRESS_LEVEL = 1  # fastest zlib level; 6 saves only ~13% on the noisy photos
 MIN_IMAGE_SIZE = 16
 
 # --------------------------------------------------------------------------
@@ -98,6 +98,8 @@ ROOF_MATERIAL = {"flat": "plaster", "mansard": "stone", "gable": "brick"}
 WALL_TINT_JITTER = 10.0  # per-image uniform +- jitter of the wall colour
 GRAIN_CELLS = 12  # lattice cells of the low-frequency grain noise
 MIN_COURSE_PX = 3
+JOINT_GRAIN = 0.5  # joints show this fraction of the grain and block shade
+FRAME_WIDTH_FRAC = 1 / 128  # window / door frames and balcony top rails
 FRAME_RGB = (226, 222, 212)
 GLASS_RGB = (36, 46, 60)
 GLASS_REFLECTION_RGB = (150, 180, 210)
@@ -118,7 +120,7 @@ ROOF_LINE_FRAC = 0.02  # spacing of the roof tile lines
 RAIL_RGB = (44, 44, 50)
 SLAB_RGB = (184, 180, 172)
 SLAB_FRAC = 0.25  # balcony slab height, of the balcony height
-BAR_PERIOD_FRAC = 1 / 64
+BAR_WIDTH_FRAC = 1 / 64  # railing bars; the gaps between them are as wide
 BEHIND_RAILING_DIM = 0.8  # what shows between the bars is darker
 SHADOW_LENGTH_FRAC = 0.03
 SHADOW_STRENGTH = 0.4  # darkening right under a ledge / balcony
@@ -181,6 +183,23 @@ class FacadeLayout:
     doors: list[Box] = field(default_factory=list)
     ledges: list[Box] = field(default_factory=list)
     balconies: list[Box] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------
+# Argument checks.
+# --------------------------------------------------------------------------
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value, minimum: int, meaning: str = "") -> None:
+    """Raise ValueError naming the argument unless value is an int >= minimum."""
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}{meaning}, got {value!r}")
+
+
+def _check_image_size(image_size) -> None:
+    _check_int("image_size", image_size, MIN_IMAGE_SIZE, " (pixels per side)")
 
 
 # --------------------------------------------------------------------------
@@ -270,7 +289,9 @@ def _sample_windows_and_door(
     return windows, [door]
 
 
-def _sample_ledges(rng: np.random.Generator, floor_lines: np.ndarray, wall: Box, size: int) -> list[Box]:
+def _sample_ledges(
+    rng: np.random.Generator, floor_lines: np.ndarray, wall: Box, size: int
+) -> list[Box]:
     """Horizontal ledges on the lines between floors, on most buildings."""
     if rng.random() >= LEDGE_PROB:
         return []
@@ -373,7 +394,10 @@ def _rgb(colour) -> np.ndarray:
 
 
 def _value_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
-    """Smooth noise, about unit variance: a random lattice, bilinearly upsampled."""
+    """Smooth noise, about unit variance: a random lattice, bilinearly upsampled.
+
+    Element-wise arithmetic only (no BLAS matmul, whose rounding depends on
+    the machine), so the PNGs do not depend on the CPU either."""
     lattice = rng.standard_normal((cells + 1, cells + 1)).astype(np.float32)
     pos = np.linspace(0, cells, size, dtype=np.float32)
     i0 = np.minimum(pos.astype(int), cells - 1)
@@ -389,14 +413,21 @@ def _sky(size: int) -> np.ndarray:
     return np.broadcast_to(column, (size, size, 3))
 
 
-def _running_bond(size: int, left: int, course: int, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Block row and column indices and the joint mask of a running bond laid
-    from the ground (image bottom) and from column `left`."""
-    up = (size - 1 - np.arange(size))[:, None]  # rows counted from the ground
-    row = np.broadcast_to(up // course, (size, size))
-    along = np.arange(size)[None, :] - left + (row % 2) * (block // 2)
-    joints = (up % course == course - 1) | (along % block == 0)
-    return row, along // block, joints
+def _running_bond(
+    rng: np.random.Generator, size: int, left: int, course: int, block: int, shade_std: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A running bond laid from the ground (image bottom) and from column
+    `left`: a random brightness offset per block, and the joint mask."""
+    up = size - 1 - np.arange(size)  # rows counted from the ground
+    row = up // course
+    along = np.arange(size)[None, :] - left + (row[:, None] % 2) * (block // 2)
+    joints = (up[:, None] % course == course - 1) | (along % block == 0)
+    n_cols = size // block + 3
+    shades = rng.normal(0, shade_std, (int(row.max()) + 1, n_cols)).astype(np.float32)
+    shifted = (row % 2) == 1
+    columns = [(np.arange(size) - left + offset) // block % n_cols for offset in (0, block // 2)]
+    per_block = np.where(shifted[:, None], shades[row][:, columns[1]], shades[row][:, columns[0]])
+    return per_block, joints
 
 
 def _wall_texture(rng: np.random.Generator, layout: FacadeLayout) -> np.ndarray:
@@ -410,12 +441,11 @@ def _wall_texture(rng: np.random.Generator, layout: FacadeLayout) -> np.ndarray:
         return base + brightness[..., None]
     course = max(MIN_COURSE_PX, _px(material.course_frac, size))
     block = max(course + 1, int(round(course * material.block_ratio)))
-    row, col, joints = _running_bond(size, layout.wall.left, course, block)
-    shades = rng.normal(0, material.shade_std, (int(row.max()) + 1, size // block + 3)).astype(np.float32)
-    brightness = brightness + shades[row, col % shades.shape[1]]
-    blocks = base + brightness[..., None]
-    mortar = _rgb(material.joint) + 0.5 * brightness[..., None]
-    return np.where(joints[..., None], mortar, blocks)
+    per_block, joints = _running_bond(rng, size, layout.wall.left, course, block, material.shade_std)
+    brightness += per_block
+    colour = np.where(joints[..., None], _rgb(material.joint), base)
+    brightness[joints] *= JOINT_GRAIN
+    return colour + brightness[..., None]
 
 
 def _paint_roof(photo: np.ndarray, classes: np.ndarray, size: int) -> None:
@@ -437,7 +467,7 @@ def _paint_pillars(photo: np.ndarray, pillars: list[Box]) -> None:
 
 
 def _frame_width(size: int) -> int:
-    return max(1, size // 128)
+    return _px(FRAME_WIDTH_FRAC, size)
 
 
 def _paint_windows(photo: np.ndarray, windows: list[Box], size: int) -> None:
@@ -484,10 +514,10 @@ def _paint_balconies(photo: np.ndarray, balconies: list[Box], size: int) -> None
     """Railings (top rail and bars, the facade darkened between them) on a
     concrete slab."""
     rail = _frame_width(size)
-    period = max(2, _px(BAR_PERIOD_FRAC, size) * 2)
+    bar = _px(BAR_WIDTH_FRAC, size)
     for box in balconies:
         region = photo[box.slices]
-        bars = (np.arange(box.left, box.right) % period) < period // 2
+        bars = (np.arange(box.left, box.right) % (2 * bar)) < bar
         region[:, ~bars] *= BEHIND_RAILING_DIM
         region[:, bars] = _rgb(RAIL_RGB)
         region[:rail] = _rgb(RAIL_RGB)
@@ -530,11 +560,13 @@ def render_photo(rng: np.random.Generator, layout: FacadeLayout, classes: np.nda
     _apply_shadows(photo, layout, classes)
     _apply_lighting(photo, classes, size)
     photo += NOISE_STD * rng.standard_normal(photo.shape, dtype=np.float32)
-    return np.clip(np.rint(photo), 0, 255).astype(np.uint8)
+    np.rint(photo, out=photo)
+    return np.clip(photo, 0, 255, out=photo).astype(np.uint8)
 
 
 def render_pair(rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, np.ndarray]:
     """One random facade: (label map, photo), both uint8 image_size x image_size x 3."""
+    _check_image_size(image_size)
     layout = sample_layout(rng, image_size)
     classes = paint_classes(layout)
     return _PALETTE_RGB[classes], render_photo(rng, layout, classes)
@@ -543,19 +575,6 @@ def render_pair(rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, 
 # --------------------------------------------------------------------------
 # Dataset on disk.
 # --------------------------------------------------------------------------
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _validate(num_pairs, image_size, seed) -> None:
-    if not _is_int(num_pairs) or num_pairs < 1:
-        raise ValueError(f"num_pairs must be an int >= 1, got {num_pairs!r}")
-    if not _is_int(image_size) or image_size < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size must be an int >= {MIN_IMAGE_SIZE} (pixels per side), got {image_size!r}")
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-
-
 def _refuse_existing(output_dir: pathlib.Path) -> None:
     """Raise FileExistsError unless output_dir is absent or an empty directory."""
     if not output_dir.exists():
@@ -598,14 +617,18 @@ def _write_readme(directory: pathlib.Path, num_pairs: int, image_size: int, seed
     (directory / README_NAME).write_text(text, encoding="utf-8")
 
 
-def generate_dataset(output_dir, num_pairs: int = 400, image_size: int = 256, seed: int = 0) -> pathlib.Path:
+def generate_dataset(
+    output_dir, num_pairs: int = 400, image_size: int = 256, seed: int = 0
+) -> pathlib.Path:
     """Write `num_pairs` label/photo pairs under output_dir/{input,target}/.
 
     Files are built in a hidden sibling directory and renamed into place
     only when complete. Raises FileExistsError if output_dir exists and is
     not empty, ValueError for bad arguments. Returns output_dir.
     """
-    _validate(num_pairs, image_size, seed)
+    _check_int("num_pairs", num_pairs, 1)
+    _check_image_size(image_size)
+    _check_int("seed", seed, 0)
     output_dir = pathlib.Path(output_dir)
     target = output_dir.absolute()
     _refuse_existing(target)

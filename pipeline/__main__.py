@@ -4,10 +4,11 @@ import sys
 import warnings
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# google-api-core warns on every import that Python 3.10 support is ending; TFX 1.16 needs 3.10.
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core")
+# Google client libraries warn on import about Python 3.10 and old grpcio/storage
+# versions; TFX 1.16 pins those, so the warnings cannot be acted on here.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
 from pipeline.cli import main  # noqa: E402  (environment first)
 

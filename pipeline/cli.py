@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 import time
 from typing import List, Optional
 
+from pipeline import logs
 from pipeline.config import ConfigError, load_config
 
 DEFAULT_CONFIG = "pipeline_config.yaml"
@@ -29,23 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging() -> None:
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.INFO)
-    logging.getLogger().setLevel(logging.INFO)
-    for noisy in ("apache_beam.runners.portability", "apache_beam.io.filebasedsink"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def cmd_run(args) -> int:
     config = load_config(args.config, args.overrides)
-    _setup_logging()
+    log_file = logs.configure(os.path.join(config.resolve(config.pipeline.log_dir),
+                                           time.strftime("run-%Y%m%d-%H%M%S.log")))
     from pipeline import local_runner  # heavy imports after the config is known to be valid
 
     started = time.monotonic()
     summary = local_runner.run(config)
-    print("\n".join(summary.lines() + [f"elapsed: {time.monotonic() - started:.0f}s"]), flush=True)
+    print("\n".join(summary.lines() + [f"full log: {log_file}", f"elapsed: {time.monotonic() - started:.0f}s"]),
+          flush=True)
     return 0
 
 

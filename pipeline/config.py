@@ -34,6 +34,7 @@ class PipelineSettings:
     metadata_path: str
     enable_cache: bool
     report_dir: str
+    log_dir: str
 
 
 @dataclasses.dataclass(frozen=True)

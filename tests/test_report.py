@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from components.evaluator import metrics as m
+from components import visuals
 from components.evaluator import report
 
 
@@ -56,7 +57,7 @@ def _solid(color, size=(16, 24)):
 def _write_grid(path, n_rows):
     rows = [(f"pair-{i}", [_solid((255, 0, 0)), _solid((0, 255, 0)), _solid((0, 0, 255))])
             for i in range(n_rows)]
-    return report.sample_grid_png(path, rows, ["input", "generated", "target"])
+    return visuals.save_image_grid(path, rows, ["input", "generated", "target"])
 
 
 def _cells(row_html):
@@ -169,9 +170,9 @@ def test_sample_grid_png_draws_the_images_in_a_grid(tmp_path):
 
 def test_sample_grid_png_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError):
-        report.sample_grid_png(tmp_path / "g.png", [("x", [_solid(0)])], ["a", "b"])
+        visuals.save_image_grid(tmp_path / "g.png", [("x", [_solid(0)])], ["a", "b"])
     with pytest.raises(ValueError):
-        report.sample_grid_png(tmp_path / "g.png", [("x", [np.zeros((4, 4, 3))])], ["a"])
+        visuals.save_image_grid(tmp_path / "g.png", [("x", [np.zeros((4, 4, 3))])], ["a"])
 
 
 def test_write_metrics_png_has_one_panel_per_metric(tmp_path):

@@ -20,13 +20,19 @@ def _leftovers(parent):
 
 
 def _load(directory, sub):
-    return np.stack([np.asarray(Image.open(p)) for p in sorted((directory / sub).glob("*.png"))]).astype(np.float32)
+    """All PNGs of directory/sub, in name order, as one float array."""
+    images = []
+    for path in sorted((directory / sub).glob("*.png")):
+        with Image.open(path) as image:
+            images.append(np.asarray(image))
+    return np.stack(images).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
 def sanity_set(tmp_path_factory):
     """50 pairs at 64x64 as float arrays: (labels, photos)."""
-    out = sf.generate_dataset(tmp_path_factory.mktemp("sanity") / "ds", num_pairs=50, image_size=64, seed=0)
+    root = tmp_path_factory.mktemp("sanity")
+    out = sf.generate_dataset(root / "ds", num_pairs=50, image_size=64, seed=0)
     return _load(out, sf.INPUT_SUBDIR), _load(out, sf.TARGET_SUBDIR)
 
 
@@ -131,7 +137,8 @@ def test_bad_arguments_name_the_argument(tmp_path, kwargs, name):
 
 
 def test_cli_writes_dataset(tmp_path, capsys):
-    assert sf.main(["--output", str(tmp_path / "ds"), "--num-pairs", "2", "--image-size", "32", "--seed", "1"]) == 0
+    argv = ["--output", str(tmp_path / "ds"), "--num-pairs", "2", "--image-size", "32", "--seed", "1"]
+    assert sf.main(argv) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("wrote 2 pairs to ") and str(tmp_path / "ds") in line
     assert len(list((tmp_path / "ds" / "target").glob("*.png"))) == 2
@@ -154,3 +161,8 @@ def test_label_maps_vary(sanity_set):
     labels, _ = sanity_set
     assert labels.std(axis=0).mean() > 50
     assert len({label.tobytes() for label in labels}) == len(labels)
+
+
+def test_render_pair_checks_image_size():
+    with pytest.raises(ValueError, match="image_size"):
+        sf.render_pair(np.random.default_rng(0), 8)

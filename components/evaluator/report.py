@@ -45,9 +45,6 @@ _ROLE_COLORS = {_ROLE_CANDIDATE: "#1f77b4", _ROLE_PREVIOUS: "#ff7f0e", _ROLE_TRI
 _ROLE_NOTES = {_ROLE_CANDIDATE: "", _ROLE_PREVIOUS: "last blessed", _ROLE_TRIVIAL: "trivial baseline"}
 
 # At 100 dpi a 2.6-inch cell shows a 256x256 image at about native size.
-_GRID_CELL_INCHES = 2.6
-_GRID_LABEL_INCHES = 1.1
-_GRID_TITLE_INCHES = 0.4
 _FIGURE_DPI = 100
 
 _CSS = """
@@ -274,50 +271,6 @@ def write_metrics_png(output_path, metrics: dict, baselines: dict) -> pathlib.Pa
         ax.set_title(f"{_METRIC_LABELS.get(name, name)}\n({_direction(name)})", fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)
     fig.suptitle("Mean per metric (whiskers: p10-p90)", fontsize=11)
-
-    output_path = pathlib.Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output_path, format="png")
-    return output_path
-
-
-def sample_grid_png(
-    output_path, rows: list[tuple[str, list[np.ndarray]]], column_titles: list[str]
-) -> pathlib.Path:
-    """Grid of uint8 HxWx3 images, one row per example labelled by its id.
-
-    uint8 is required so imshow shows pixel values as-is instead of rescaling.
-    """
-    if not rows:
-        raise ValueError("sample_grid_png needs at least one row.")
-    n_cols = len(column_titles)
-    for label, images in rows:
-        if len(images) != n_cols:
-            raise ValueError(f"Row {label!r} has {len(images)} images, expected {n_cols}.")
-        for image in images:
-            if image.dtype != np.uint8 or image.ndim != 3:
-                raise ValueError(
-                    f"Row {label!r}: expected HxWxC uint8 images, got {image.dtype} {image.shape}."
-                )
-
-    width = _GRID_LABEL_INCHES + n_cols * _GRID_CELL_INCHES
-    height = _GRID_TITLE_INCHES + len(rows) * _GRID_CELL_INCHES
-    fig = Figure(figsize=(width, height), dpi=_FIGURE_DPI)
-    # Fixed margins rather than tight bbox, so the PNG size is predictable.
-    fig.subplots_adjust(left=_GRID_LABEL_INCHES / width, right=0.99, bottom=0.01,
-                        top=1 - _GRID_TITLE_INCHES / height, wspace=0.04, hspace=0.04)
-    axes = fig.subplots(len(rows), n_cols, squeeze=False)
-    for row_axes, (label, images) in zip(axes, rows):
-        for ax, image in zip(row_axes, images):
-            ax.imshow(image)
-            # Hide ticks and frame but keep the axis so the row label can show.
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.spines[:].set_visible(False)
-        row_axes[0].set_ylabel(textwrap.fill(label, 16), rotation=0, ha="right",
-                               va="center", fontsize=9)
-    for ax, title in zip(axes[0], column_titles):
-        ax.set_title(title, fontsize=10)
 
     output_path = pathlib.Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)

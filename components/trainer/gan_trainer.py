@@ -52,6 +52,12 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+def estimate_remaining_seconds(epoch_seconds: List[float], remaining_epochs: int) -> float:
+    """ETA from the epochs run so far, leaving out the first (it includes tracing)."""
+    steady = epoch_seconds[1:] or epoch_seconds
+    return sum(steady) / len(steady) * remaining_epochs
+
+
 class Pix2PixGAN(tf.Module):
     """Generator, discriminator, their optimizers and the train step."""
 
@@ -105,7 +111,6 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
     if start_epoch:
         logging.info("%s resuming from checkpoint at epoch %d/%d", LOG_PREFIX, start_epoch, total_epochs)
     history: List[EpochResult] = []
-    started = time.monotonic()
     for epoch in range(start_epoch, total_epochs):
         learning_rate = settings.learning_rate * linear_decay_factor(epoch, settings.epochs, settings.epochs_decay)
         gan.set_learning_rate(learning_rate)
@@ -130,8 +135,7 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
         result = EpochResult(epoch=epoch + 1, steps=steps, seconds=time.monotonic() - epoch_start,
                              learning_rate=learning_rate, **means)
         history.append(result)
-        done = epoch + 1 - start_epoch
-        eta = (time.monotonic() - started) / done * (total_epochs - epoch - 1)
+        eta = estimate_remaining_seconds([r.seconds for r in history], total_epochs - epoch - 1)
         logging.info(
             "%s epoch %d/%d  G %.3f (gan %.3f, L1 %.4f)  D %.3f  lr %.2e  %.1f steps/s  eta %s",
             LOG_PREFIX, epoch + 1, total_epochs, result.g_total, result.g_gan, result.g_l1,

@@ -80,9 +80,9 @@ def run_fn(fn_args: FnArgs) -> None:
         last = result.epoch == total_epochs
         if result.epoch % trainer.checkpoint_every_epochs == 0 or last:
             grid = _sample_grid(gan.generator, samples)
-            path = os.path.join(run_dir, SAMPLES_DIR, f"epoch_{result.epoch:04d}.png")
-            visuals.save_image_grid(path, grid, SAMPLE_COLUMNS)
-            tf.io.gfile.copy(path, os.path.join(run_dir, LATEST_SAMPLES), overwrite=True)
+            path = visuals.save_image_grid(os.path.join(run_dir, SAMPLES_DIR, f"epoch_{result.epoch:04d}.png"),
+                                           grid, SAMPLE_COLUMNS)
+            tf.io.gfile.copy(str(path), os.path.join(run_dir, LATEST_SAMPLES), overwrite=True)
             with writer.as_default(step=result.epoch):
                 tf.summary.image("samples", tf.stack([tf.concat(images, axis=1) for _, images in grid]),
                                  max_outputs=len(grid))
