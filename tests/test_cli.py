@@ -1,0 +1,36 @@
+"""The command line fails fast and clearly on bad config, before any component runs."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_an_unknown_key_fails_fast_naming_the_key():
+    result = run_cli("run", "--set", "trainer.epochz=3")
+    assert result.returncode == 2
+    assert "config error" in result.stderr and "unknown key 'epochz'" in result.stderr
+    assert "allowed keys" in result.stderr
+
+
+def test_a_bad_value_names_the_key_the_value_and_what_is_allowed():
+    result = run_cli("run", "--set", "trainer.gan_mode=wasserstein")
+    assert result.returncode == 2
+    assert "trainer.gan_mode: got 'wasserstein'; allowed values: ['vanilla', 'lsgan']" in result.stderr
+
+
+def test_a_missing_config_file_is_reported():
+    result = run_cli("run", "--config", "no/such.yaml")
+    assert result.returncode == 2 and "config file not found: no/such.yaml" in result.stderr
+
+
+def test_model_summary_prints_the_reference_parameter_counts_at_256():
+    result = run_cli("model-summary", "--image-size", "256", "--set", "trainer.ngf=64", "--set", "trainer.ndf=64")
+    assert result.returncode == 0, result.stderr
+    assert "54,425,859 parameters" in result.stdout
+    assert "2,770,433 parameters" in result.stdout
