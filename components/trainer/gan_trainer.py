@@ -135,11 +135,14 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
         result = EpochResult(epoch=epoch + 1, steps=steps, seconds=time.monotonic() - epoch_start,
                              learning_rate=learning_rate, **means)
         history.append(result)
-        eta = estimate_remaining_seconds([r.seconds for r in history], total_epochs - epoch - 1)
+        remaining = total_epochs - epoch - 1
+        # The first epoch includes tracing and filling the cache: too slow to extrapolate.
+        eta = (format_duration(estimate_remaining_seconds([r.seconds for r in history], remaining))
+               if len(history) > 1 or remaining == 0 else "after the next epoch")
         logging.info(
             "%s epoch %d/%d  G %.3f (gan %.3f, L1 %.4f)  D %.3f  lr %.2e  %.1f steps/s  eta %s",
             LOG_PREFIX, epoch + 1, total_epochs, result.g_total, result.g_gan, result.g_l1,
-            result.d_total, learning_rate, steps / max(result.seconds, 1e-9), format_duration(eta))
+            result.d_total, learning_rate, steps / max(result.seconds, 1e-9), eta)
         if (epoch + 1) % checkpoint_every_epochs == 0 or epoch + 1 == total_epochs:
             checkpoint_manager.save(checkpoint_number=epoch + 1)
         if on_epoch_end:

@@ -66,10 +66,11 @@ def run_fn(fn_args: FnArgs) -> None:
                                      g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
                                      epoch=gan.epoch)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=2)
+    history = []
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        history = _read_history(run_dir, up_to_epoch=int(gan.epoch.numpy()))
     writer = tf.summary.create_file_writer(os.path.join(run_dir, TENSORBOARD_DIR))
-    history = []
 
     def on_epoch_end(result: gan_trainer.EpochResult) -> None:
         history.append(result.as_dict())
@@ -102,6 +103,15 @@ def _sample_grid(generator: tf.keras.Model, samples):
     inputs = to_uint8(samples[features.INPUT_XF]).numpy()
     targets = to_uint8(samples[features.TARGET_XF]).numpy()
     return [(f"eval #{i}", [inputs[i], generated[i], targets[i]]) for i in range(len(generated))]
+
+
+def _read_history(run_dir: str, up_to_epoch: int):
+    """The loss history of the epochs a restored checkpoint already holds."""
+    path = os.path.join(run_dir, LOSS_HISTORY)
+    if not tf.io.gfile.exists(path):
+        return []
+    with tf.io.gfile.GFile(path) as handle:
+        return [row for row in json.load(handle) if row["epoch"] <= up_to_epoch]
 
 
 def _write_history(run_dir: str, history) -> None:
