@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence
 
 import yaml
 
-METRIC_NAMES = ("l1", "psnr", "ssim", "ms_ssim")
+METRIC_NAMES = ("l1", "psnr", "ssim", "ms_ssim", "fid")
 STATISTIC_NAMES = ("mean", "p10", "p90", "min", "max")
 
 
@@ -50,27 +50,65 @@ class SyntheticDatasetSettings:
 
 @dataclasses.dataclass(frozen=True)
 class DataSettings:
+    """Where the paired images are, in which layout, and what ingestion accepts."""
+
+    # The image formats the ExampleGen reads (PNG 8/16-bit, JPEG, BMP, GIF first frame).
+    SUPPORTED_IMAGE_EXTENSIONS: typing.ClassVar[tuple] = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+    # Splits the Trainer ("train") and the Evaluator ("eval") read.
+    REQUIRED_SPLITS: typing.ClassVar[tuple] = ("train", "eval")
+
     dataset_dir: str
-    layout: Literal["two_folder"]
+    layout: Literal["two_folder", "aligned", "tfrecord"]
     input_subdir: str
     target_subdir: str
+    direction: Literal["AtoB", "BtoA"]
     image_extensions: List[str]
+    tfrecord_extensions: List[str]
+    split_folders: Dict[str, str]
+    split_ratios: Dict[str, int]
+    size_mismatch: Literal["resize", "reject"]
+    min_image_side: int
+    max_image_pixels: int
+    min_valid_fraction: float
     generate_if_missing: bool
     synthetic: SyntheticDatasetSettings
-    split_ratios: Dict[str, int]
 
     def validate(self, key: str) -> None:
-        _require(set(self.split_ratios) == {"train", "eval"}, f"{key}.split_ratios",
+        _require(set(self.split_ratios) == set(self.REQUIRED_SPLITS), f"{key}.split_ratios",
                  dict(self.split_ratios), "exactly the splits 'train' and 'eval'")
         for split, ratio in self.split_ratios.items():
             _require(ratio >= 1, f"{key}.split_ratios.{split}", ratio, "an integer >= 1")
+        _require(set(self.REQUIRED_SPLITS) <= set(self.split_folders), f"{key}.split_folders",
+                 dict(self.split_folders), "a mapping with at least the splits 'train' and 'eval' "
+                 "(TFX split name -> folder name), e.g. {train: train, eval: val, test: test}")
+        for split, folder in self.split_folders.items():
+            _require(split.replace("_", "").replace("-", "").isalnum(), f"{key}.split_folders",
+                     split, "split names made of letters, digits, '_' and '-'")
+            _require("/" not in folder and folder not in (".", ".."), f"{key}.split_folders.{split}",
+                     folder, "a folder name directly under dataset_dir (no '/')")
+        _require(len(set(self.split_folders.values())) == len(self.split_folders), f"{key}.split_folders",
+                 dict(self.split_folders), "a different folder for each split")
+        for sub_key in ("input_subdir", "target_subdir"):
+            subdir = getattr(self, sub_key)
+            _require("/" not in subdir and subdir not in self.split_folders.values(), f"{key}.{sub_key}",
+                     subdir, "a folder name without '/' that is not one of split_folders")
         _require(self.input_subdir != self.target_subdir, f"{key}.target_subdir",
                  self.target_subdir, "a folder different from input_subdir")
         _require(bool(self.image_extensions), f"{key}.image_extensions",
                  self.image_extensions, "a non-empty list such as ['.png', '.jpg']")
         for ext in self.image_extensions:
-            _require(ext.startswith("."), f"{key}.image_extensions", ext,
-                     "extensions that start with a dot, e.g. '.png'")
+            _require(ext.lower() in self.SUPPORTED_IMAGE_EXTENSIONS, f"{key}.image_extensions", ext,
+                     f"extensions among {list(self.SUPPORTED_IMAGE_EXTENSIONS)}")
+        _require(bool(self.tfrecord_extensions), f"{key}.tfrecord_extensions",
+                 self.tfrecord_extensions, "a non-empty list such as ['.tfrecord', '.gz']")
+        for ext in self.tfrecord_extensions:
+            _require(ext.startswith(".") and len(ext) > 1, f"{key}.tfrecord_extensions", ext,
+                     "extensions that start with a dot, e.g. '.tfrecord'")
+        _require(self.min_image_side >= 1, f"{key}.min_image_side", self.min_image_side, "an integer >= 1")
+        _require(self.max_image_pixels >= self.min_image_side ** 2, f"{key}.max_image_pixels",
+                 self.max_image_pixels, f"an integer >= min_image_side^2 ({self.min_image_side ** 2})")
+        _require(0.0 <= self.min_valid_fraction <= 1.0, f"{key}.min_valid_fraction",
+                 self.min_valid_fraction, "a number in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,9 +117,8 @@ class TransformSettings:
     channels: Literal[1, 3]
 
     def validate(self, key: str) -> None:
-        _require(_is_power_of_two(self.image_size) and self.image_size >= 16,
-                 f"{key}.image_size", self.image_size,
-                 "a power of two >= 16 (the U-Net halves it down to 1x1)")
+        _require(self.image_size >= 16 and self.image_size % 4 == 0, f"{key}.image_size", self.image_size,
+                 "a multiple of 4 >= 16 (a power of two for the U-Net generator)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,14 +126,16 @@ class TrainerSettings:
     epochs: int
     epochs_decay: int
     batch_size: int
-    generator: Literal["unet"]
+    generator: Literal["unet", "resnet_6blocks", "resnet_9blocks"]
+    discriminator: Literal["patchgan", "pixelgan"]
     ngf: int
     ndf: int
     n_layers_d: int
     norm: Literal["batch", "instance", "none"]
     dropout_rate: float
-    gan_mode: Literal["vanilla", "lsgan"]
+    gan_mode: Literal["vanilla", "lsgan", "wgangp"]
     lambda_l1: float
+    lambda_gp: float
     learning_rate: float
     beta_1: float
     jitter: bool
@@ -104,8 +143,12 @@ class TrainerSettings:
     shuffle_buffer: int
     cache_dataset: bool
     seed: int
-    checkpoint_every_epochs: int
+    checkpoint_every_steps: int
+    samples_every_epochs: int
     sample_images: int
+    collapse_d_loss: float
+    collapse_patience_steps: int
+    warm_start: bool
 
     def validate(self, key: str) -> None:
         _require(self.epochs >= 0, f"{key}.epochs", self.epochs, "an integer >= 0")
@@ -116,14 +159,20 @@ class TrainerSettings:
         _require(self.n_layers_d >= 1, f"{key}.n_layers_d", self.n_layers_d, "an integer >= 1")
         _require(0.0 <= self.dropout_rate < 1.0, f"{key}.dropout_rate", self.dropout_rate, "a number in [0, 1)")
         _require(self.lambda_l1 >= 0.0, f"{key}.lambda_l1", self.lambda_l1, "a number >= 0")
+        _require(self.lambda_gp >= 0.0, f"{key}.lambda_gp", self.lambda_gp, "a number >= 0")
         _require(self.learning_rate > 0.0, f"{key}.learning_rate", self.learning_rate, "a number > 0")
         _require(0.0 <= self.beta_1 < 1.0, f"{key}.beta_1", self.beta_1, "a number in [0, 1)")
         _require(self.jitter_scale >= 1.0, f"{key}.jitter_scale", self.jitter_scale,
                  "a number >= 1 (286/256 = 1.117 in the paper)")
         _require(self.shuffle_buffer >= 1, f"{key}.shuffle_buffer", self.shuffle_buffer, "an integer >= 1")
-        _require(self.checkpoint_every_epochs >= 1, f"{key}.checkpoint_every_epochs",
-                 self.checkpoint_every_epochs, "an integer >= 1")
+        _require(self.checkpoint_every_steps >= 0, f"{key}.checkpoint_every_steps",
+                 self.checkpoint_every_steps, "an integer >= 0 (0: only at the end)")
+        _require(self.samples_every_epochs >= 1, f"{key}.samples_every_epochs",
+                 self.samples_every_epochs, "an integer >= 1")
         _require(self.sample_images >= 1, f"{key}.sample_images", self.sample_images, "an integer >= 1")
+        _require(self.collapse_d_loss >= 0.0, f"{key}.collapse_d_loss", self.collapse_d_loss, "a number >= 0")
+        _require(self.collapse_patience_steps >= 1, f"{key}.collapse_patience_steps",
+                 self.collapse_patience_steps, "an integer >= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,28 +187,69 @@ class Threshold:
 
 
 @dataclasses.dataclass(frozen=True)
+class RegressionThreshold:
+    """How much worse than the last blessed model a candidate may be on one metric.
+
+    ``absolute`` is in the metric's units, ``relative`` a fraction of the
+    baseline's value; "worse" follows the metric's direction (higher L1 is
+    worse, lower PSNR/SSIM is worse). When both are set, both must hold.
+    """
+    statistic: Literal["mean", "p10", "p90", "min", "max"]
+    absolute: Optional[float] = None
+    relative: Optional[float] = None
+
+    def validate(self, key: str) -> None:
+        _require(self.absolute is not None or self.relative is not None, key,
+                 dataclasses.asdict(self), "at least one of 'absolute' or 'relative'")
+        for name in ("absolute", "relative"):
+            value = getattr(self, name)
+            _require(value is None or value >= 0.0, f"{key}.{name}", value, "a number >= 0 (allowed worsening)")
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluatorSettings:
     batch_size: int
     thresholds: Dict[str, Threshold]
+    regression: Dict[str, RegressionThreshold]
     sample_images: int
+    worst_images: int
+    fid_inception_weights: Optional[str] = None
 
     def validate(self, key: str) -> None:
         _require(self.batch_size >= 1, f"{key}.batch_size", self.batch_size, "an integer >= 1")
         _require(bool(self.thresholds), f"{key}.thresholds", self.thresholds,
                  "at least one threshold (a model is blessed only by passing them)")
-        for metric in self.thresholds:
-            _require(metric in METRIC_NAMES, f"{key}.thresholds", metric,
-                     f"metric names among {list(METRIC_NAMES)}")
+        for section in ("thresholds", "regression"):
+            for metric in getattr(self, section):
+                _require(metric in METRIC_NAMES, f"{key}.{section}", metric,
+                         f"metric names among {list(METRIC_NAMES)}")
+        _require(self.sample_images >= 1, f"{key}.sample_images", self.sample_images, "an integer >= 1")
+        _require(self.worst_images >= 0, f"{key}.worst_images", self.worst_images, "an integer >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
 class PusherSettings:
     serving_dir: str
     model_name: str
+    keep_versions: int
+    infra_validation: bool
+    serving_image_tag: str
 
     def validate(self, key: str) -> None:
         _require(bool(self.model_name) and "/" not in self.model_name, f"{key}.model_name",
                  self.model_name, "a non-empty name without '/' (TF Serving's model name)")
+        _require(self.keep_versions >= 1, f"{key}.keep_versions", self.keep_versions,
+                 "an integer >= 1 (the served version is always kept)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingSettings:
+    max_input_pixels: Optional[int]
+    output_size: Literal["model", "input"]
+
+    def validate(self, key: str) -> None:
+        _require(self.max_input_pixels is None or self.max_input_pixels >= 1, f"{key}.max_input_pixels",
+                 self.max_input_pixels, "an integer >= 1, or null for no limit")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,8 +279,21 @@ class Config:
     trainer: TrainerSettings
     evaluator: EvaluatorSettings
     pusher: PusherSettings
+    serving: ServingSettings
     beam: BeamSettings
     source: str = ""  # the file it was loaded from, for messages
+
+    def __post_init__(self) -> None:
+        # Cross-section rules between the image size and the networks.
+        size, n_layers = self.transform.image_size, self.trainer.n_layers_d
+        if self.trainer.generator == "unet":  # halves the image down to 1x1
+            _require(_is_power_of_two(size), "transform.image_size", size,
+                     "a power of two with trainer.generator: unet (or a ResNet generator)")
+        if self.trainer.discriminator == "patchgan":
+            # n_layers_d halvings, then two 4x4 convolutions (padding 1) each take a pixel off.
+            _require(-(-size // 2 ** n_layers) - 2 >= 1, "trainer.n_layers_d", n_layers,
+                     f"a PatchGAN depth that leaves a patch map at transform.image_size={size} "
+                     f"(at most {max(size.bit_length() - 3, 1)})")
 
     def resolve(self, path: str) -> str:
         """A path from the config, relative to the config file's folder."""

@@ -12,24 +12,46 @@ from pipeline.pipeline_def import create_pipeline
 
 
 def ensure_dataset(config: Config) -> str:
-    """The dataset folder; the embedded synthetic dataset is generated when allowed."""
-    dataset_dir = config.resolve(config.data.dataset_dir)
+    """The dataset folder, its folders checked against data.layout; the embedded dataset is generated when allowed.
+
+    Remote datasets (gs://...) are not checked here: the ExampleGen reports what it finds.
+    """
+    from components.example_gen import layout  # heavy imports after the config is known to be valid
+
+    data = config.data
+    dataset_dir = config.resolve(data.dataset_dir)
+    if "://" in dataset_dir:
+        return dataset_dir
     if not os.path.exists(dataset_dir):
-        if not config.data.generate_if_missing:
+        if not data.generate_if_missing:
             raise ConfigError(f"data.dataset_dir: {dataset_dir} does not exist (and "
                               "data.generate_if_missing is false)")
+        if data.layout != layout.TWO_FOLDER:
+            raise ConfigError(
+                f"data.dataset_dir: {dataset_dir} does not exist; data.generate_if_missing only makes the embedded "
+                f"two_folder dataset and data.layout is {data.layout!r}. For an aligned dataset run "
+                f"`python -m data.download facades --output {dataset_dir}`, or convert one with "
+                "`python -m data.convert_layout`")
         from data.synthetic_facades import generate_dataset  # only needed here
 
-        synthetic = config.data.synthetic
+        synthetic = data.synthetic
         logging.info("Generating the embedded synthetic facades dataset (%d pairs, %dpx, seed %d) in %s",
                      synthetic.num_pairs, synthetic.image_size, synthetic.seed, dataset_dir)
         generate_dataset(dataset_dir, num_pairs=synthetic.num_pairs, image_size=synthetic.image_size,
                          seed=synthetic.seed)
-    for sub_key in ("input_subdir", "target_subdir"):
-        folder = os.path.join(dataset_dir, getattr(config.data, sub_key))
-        if not os.path.isdir(folder):
-            raise ConfigError(f"data.{sub_key}: {folder} is not a folder; the two_folder layout expects "
-                              f"{config.data.input_subdir}/ and {config.data.target_subdir}/ under {dataset_dir}")
+    if not os.path.isdir(dataset_dir):
+        raise ConfigError(f"data.dataset_dir: {dataset_dir} is not a folder")
+    try:
+        split_folders = layout.find_split_folders(dataset_dir, data.split_folders, data.REQUIRED_SPLITS)
+    except layout.DatasetLayoutError as error:
+        raise ConfigError(f"data.split_folders: {error}") from None
+    if data.layout == layout.TWO_FOLDER:
+        for parent in [os.path.join(dataset_dir, folder) for folder in split_folders.values()] or [dataset_dir]:
+            for sub_key in ("input_subdir", "target_subdir"):
+                folder = os.path.join(parent, getattr(data, sub_key))
+                if not os.path.isdir(folder):
+                    raise ConfigError(f"data.{sub_key}: {folder} is not a folder; the two_folder layout expects "
+                                      f"{data.input_subdir}/ and {data.target_subdir}/ under {parent}")
     return dataset_dir
 
 

@@ -12,7 +12,10 @@ from tfx import v1 as tfx
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.types import standard_artifacts
 
+from components import features
 from components.evaluator.component import ImageQualityEvaluator
+from components.pusher.component import AtomicPusher
+from components.pusher.executor import KEEP_VERSIONS
 from components.example_gen.component import create_paired_image_example_gen
 from components.trainer import run_fn as trainer_module
 from pipeline.config import Config
@@ -24,10 +27,9 @@ RUN_FN = f"{trainer_module.__name__}.run_fn"
 def create_pipeline(config: Config, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
     """Paired images -> Examples -> stats/schema -> Transform -> GAN -> gate -> push."""
+    # Splits: train/ val/ test/ folders when present (val/ -> "eval"), else a hash of the pair id.
     example_gen = create_paired_image_example_gen(
-        dataset_dir=config.resolve(config.data.dataset_dir),
-        input_subdir=config.data.input_subdir, target_subdir=config.data.target_subdir,
-        image_extensions=config.data.image_extensions, split_ratios=config.data.split_ratios)
+        dataset_dir=config.resolve(config.data.dataset_dir), data_section=config.section_dict("data"))
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
@@ -41,21 +43,24 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         materialize=False,          # decoded float images are ~100x the encoded bytes
         disable_statistics=True)    # per-pixel statistics of images say little
 
-    trainer = tfx.components.Trainer(
-        run_fn=RUN_FN,
-        examples=example_gen.outputs["examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={trainer_module.TRAINER_SECTION: config.section_dict("trainer"),
-                       trainer_module.TRANSFORM_SECTION: config.section_dict("transform")})
-
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        base_model=latest_blessed_model.outputs["model"] if config.trainer.warm_start else None,
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={trainer_module.TRAINER_SECTION: config.section_dict("trainer"),
+                       trainer_module.TRANSFORM_SECTION: config.section_dict("transform"),
+                       trainer_module.SERVING_SECTION: config.section_dict("serving"),
+                       trainer_module.CHECKPOINT_ROOT: f"{config.resolve(config.pipeline.root)}/Trainer/checkpoints"})
 
     evaluator = ImageQualityEvaluator(
         examples=example_gen.outputs["examples"],
@@ -64,17 +69,34 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         baseline_model=latest_blessed_model.outputs["model"],
         evaluator_config=json.dumps(config.section_dict("evaluator")))
 
-    pusher = tfx.components.Pusher(
+    infra_validator = None
+    if config.pusher.infra_validation:
+        # Loads the candidate in the official tensorflow/serving image and sends it
+        # real requests before anything is pushed (needs a Docker engine).
+        infra_validator = tfx.components.InfraValidator(
+            model=trainer.outputs["model"],
+            examples=example_gen.outputs["examples"],
+            serving_spec=tfx.proto.ServingSpec(
+                tensorflow_serving=tfx.proto.TensorFlowServing(tags=[config.pusher.serving_image_tag]),
+                local_docker=tfx.proto.LocalDockerConfig()),
+            request_spec=tfx.proto.RequestSpec(
+                tensorflow_serving=tfx.proto.TensorFlowServingRequestSpec(
+                    signature_names=[features.SERVING_EXAMPLES]),
+                split_name="eval", num_examples=4))
+
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_validator.outputs["blessing"] if infra_validator else None,
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-            base_directory=serving_base_directory(config))))
+            base_directory=serving_base_directory(config))),
+        custom_config={KEEP_VERSIONS: config.pusher.keep_versions}).with_id("Pusher")
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline.name,
         pipeline_root=config.resolve(config.pipeline.root),
-        components=[example_gen, statistics_gen, schema_gen, transform, trainer,
-                    latest_blessed_model, evaluator, pusher],
+        components=[example_gen, statistics_gen, schema_gen, transform, trainer, latest_blessed_model,
+                    evaluator, *([infra_validator] if infra_validator else []), pusher],
         enable_cache=config.pipeline.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else config.beam.pipeline_args())

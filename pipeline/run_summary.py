@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from components.example_gen import quarantine  # stdlib only: the ExampleGen's audit format
 from pipeline.config import Config
 
 PIPELINE_CONTEXT = "pipeline"
@@ -33,9 +34,12 @@ class RunSummary:
     evaluation_uri: Optional[str]
     report: Optional[str]
     metrics: Dict
+    ingestion: Optional[str] = None  # ExampleGen's counts and quarantine report (IngestionAudit.describe)
 
     def lines(self) -> List[str]:
         out = [f"== pix2pix-tfx run {self.run_id} =="]
+        if self.ingestion:
+            out.append(f"data: {self.ingestion}")
         if self.model_uri:
             out.append(f"model: {self.model_uri}")
         if self.model_run_uri:
@@ -84,6 +88,7 @@ def summarize_latest_run(config: Config, connection_config) -> RunSummary:
     evaluation = _first(outputs.get("ModelEvaluation"))
     model = _first(outputs.get("Model"))
     model_run = _first(outputs.get("ModelRun"))
+    ingestion = _ingestion_line(_first(outputs.get("Examples")))
     blessed = None if blessing is None else bool(_int_prop(blessing, "blessed"))
     pushed_path = None
     if pushed is not None and _int_prop(pushed, "pushed"):
@@ -94,7 +99,17 @@ def summarize_latest_run(config: Config, connection_config) -> RunSummary:
                       blessing_message=_str_prop(blessing, "blessing_message") if blessing else "",
                       pushed_model=pushed_path, model_uri=model.uri if model else None,
                       model_run_uri=model_run.uri if model_run else None,
-                      evaluation_uri=evaluation.uri if evaluation else None, report=report, metrics=metrics)
+                      evaluation_uri=evaluation.uri if evaluation else None, report=report, metrics=metrics,
+                      ingestion=ingestion)
+
+
+def _ingestion_line(examples) -> Optional[str]:
+    """What the ExampleGen kept and quarantined, from the audit on its Examples artifact."""
+    audit_json = _str_prop(examples, quarantine.AUDIT_PROPERTY) if examples is not None else ""
+    if not audit_json:
+        return None
+    audit = quarantine.IngestionAudit.from_json(audit_json)
+    return f"{audit.describe()}; quarantine report: {audit.report}"
 
 
 def _output_artifacts_by_type(store, execution_ids) -> Dict[str, list]:

@@ -1,50 +1,37 @@
-"""The ExampleGen's Beam transform on real folders: pairs in, bad files out and counted."""
+"""The executor's Beam graph inside a plain beam.Pipeline(), and the settings it receives."""
 import apache_beam as beam
-import pytest
 import tensorflow as tf
 from apache_beam.testing.util import assert_that, equal_to
 
 from components import features
 from components.example_gen import component, executor
+from pipeline.config import DataSettings
 from tests import images
-
-
-def _exec_properties(dataset_dir):
-    gen = component.create_paired_image_example_gen(
-        str(dataset_dir), "input", "target", [".png", ".jpg"], {"train": 9, "eval": 1})
-    return {"input_base": str(dataset_dir),
-            "custom_config": gen.exec_properties["custom_config"]}
-
-
-def run_example_gen(dataset_dir, expected_ids, pattern="*/*"):
-    with beam.Pipeline() as pipeline:
-        examples = pipeline | executor.PairedImagesToExample(_exec_properties(dataset_dir), pattern)
-        ids = examples | beam.Map(lambda e: e.features.feature[features.PAIR_ID_KEY].bytes_list.value[0].decode())
-        assert_that(ids, equal_to(expected_ids))
-        decoded_ok = examples | beam.Map(
-            lambda e: tf.io.decode_image(e.features.feature[features.INPUT_IMAGE_KEY].bytes_list.value[0]).shape[0])
-        assert_that(decoded_ok, equal_to([8] * len(expected_ids)), label="decodes")
+from tests.ingestion_support import data_section, exec_properties_of
 
 
 def test_settings_survive_the_custom_config_round_trip(tmp_path):
-    settings = executor.settings_from_exec_properties(_exec_properties(tmp_path))
-    assert settings == {"input_subdir": "input", "target_subdir": "target", "image_extensions": [".png", ".jpg"]}
+    section = data_section(min_image_side=12, max_image_pixels=1234, layout="aligned")
+    gen = component.create_paired_image_example_gen(str(tmp_path), section)
+    settings = executor.settings_from_exec_properties(exec_properties_of(gen))
+    assert isinstance(settings, DataSettings)
+    assert (settings.layout, settings.min_image_side, settings.max_image_pixels) == ("aligned", 12, 1234)
+    assert isinstance(settings.max_image_pixels, int) and settings.split_folders["eval"] == "val"
 
 
-def test_valid_pairs_become_examples_and_bad_files_are_left_out(tmp_path):
-    images.write_two_folder_dataset(tmp_path, ["a", "b", "c"])
-    (tmp_path / "input" / "lonely.png").write_bytes(images.png())          # unpaired
-    (tmp_path / "input" / "empty.png").write_bytes(b"")                     # zero bytes
-    (tmp_path / "target" / "empty.png").write_bytes(images.png())
-    (tmp_path / "input" / "fake.png").write_bytes(b"not an image")          # not an image
-    (tmp_path / "target" / "fake.png").write_bytes(images.png())
-    (tmp_path / "input" / "notes.txt").write_text("hello")                  # unsupported extension
-    run_example_gen(tmp_path, ["a", "b", "c"])
-
-
-def test_a_folder_without_any_valid_pair_fails_with_the_counts(tmp_path):
-    (tmp_path / "input").mkdir()
-    (tmp_path / "target").mkdir()
-    (tmp_path / "input" / "x.png").write_bytes(images.png())
-    with pytest.raises(Exception, match=r"no valid image pair in .*unpaired"):
-        run_example_gen(tmp_path, [])
+def test_generate_examples_by_beam_yields_the_valid_pairs_per_split(tmp_path):
+    images.write_two_folder_dataset(tmp_path / "train", ["a", "b", "c"], size=16)
+    images.write_two_folder_dataset(tmp_path / "val", ["d"], size=16)
+    (tmp_path / "train" / "input" / "lonely.png").write_bytes(images.png(16, 16))
+    gen = component.create_paired_image_example_gen(str(tmp_path), data_section(min_image_side=8))
+    properties = exec_properties_of(gen)
+    with beam.Pipeline() as pipeline:
+        splits = executor.Executor().GenerateExamplesByBeam(pipeline, properties)
+        for name, expected in (("train", ["a", "b", "c"]), ("eval", ["d"])):
+            ids = splits[name] | f"Ids[{name}]" >> beam.Map(
+                lambda e: e.features.feature[features.PAIR_ID_KEY].bytes_list.value[0].decode())
+            assert_that(ids, equal_to(expected), label=f"ids[{name}]")
+        sizes = splits["train"] | beam.Map(
+            lambda e: tuple(tf.io.decode_image(e.features.feature[features.INPUT_IMAGE_KEY].bytes_list.value[0]).shape))
+        assert_that(sizes, equal_to([(16, 16, 3)] * 3), label="decodes")
+    assert set(splits) == {"train", "eval"}                     # no test/ folder, no test split

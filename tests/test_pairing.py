@@ -1,21 +1,10 @@
-"""Pairing by file stem, image checks and the Example format."""
+"""Pairing by file stem and the Example format (writing and validating records)."""
 import pytest
 import tensorflow as tf
 
 from components import features
-from components.example_gen import pairing
+from components.example_gen import pairing, quarantine
 from tests import images
-
-
-def test_pair_id_is_the_file_stem():
-    assert pairing.pair_id_of("/d/input/facade_001.png") == "facade_001"
-    assert pairing.pair_id_of("gs://b/target/x.y.jpg") == "x.y"
-
-
-@pytest.mark.parametrize("pattern, expected", [
-    ("*/*", "/data"), ("train/*/*", "/data/train"), ("a/b/*", "/data/a/b"), ("val?/*/*", "/data")])
-def test_split_root_is_the_pattern_before_its_first_wildcard(pattern, expected):
-    assert pairing.split_root("/data", pattern) == expected
 
 
 def test_match_pair_accepts_exactly_one_input_and_one_target():
@@ -26,20 +15,12 @@ def test_match_pair_accepts_exactly_one_input_and_one_target():
 def test_match_pair_reports_unpaired_and_duplicate_stems():
     pair, rejected = pairing.match_pair("x", {"input": ["/i/x.png"]})
     assert pair is None
-    assert [(r.path, r.reason) for r in rejected] == [("/i/x.png", pairing.REASON_UNPAIRED)]
-    assert "no target image" in rejected[0].detail
+    assert [(r.path, r.reason) for r in rejected] == [("/i/x.png", quarantine.UNPAIRED)]
+    assert "no target file" in rejected[0].detail
     pair, rejected = pairing.match_pair("x", {"input": ["/i/x.png", "/i/x.jpg"], "target": ["/t/x.png"]})
     assert pair is None
-    assert {r.reason for r in rejected} == {pairing.REASON_DUPLICATE_STEM}
-    assert len(rejected) == 3
-
-
-def test_check_image_rejects_empty_fake_and_truncated_files():
-    good = images.png(16, 16)
-    assert pairing.check_image("ok.png", good) is None
-    assert pairing.check_image("e.png", b"").reason == pairing.REASON_EMPTY_FILE
-    assert pairing.check_image("t.png", b"just text").reason == pairing.REASON_NOT_AN_IMAGE
-    assert pairing.check_image("cut.png", good[: len(good) // 2]).reason == pairing.REASON_NOT_AN_IMAGE
+    assert {r.reason for r in rejected} == {quarantine.DUPLICATE_STEM}
+    assert len(rejected) == 3 and "x.jpg, x.png, x.png" in rejected[0].detail
 
 
 def test_example_keeps_the_encoded_bytes_exactly():
@@ -51,8 +32,28 @@ def test_example_keeps_the_encoded_bytes_exactly():
     assert parsed[features.PAIR_ID_KEY].bytes_list.value == [b"p1"]
 
 
-def test_rejection_counts_by_reason():
-    counts = pairing.summarize_rejections([
-        pairing.Rejection("a", pairing.REASON_UNPAIRED), pairing.Rejection("b", pairing.REASON_UNPAIRED),
-        pairing.Rejection("c", pairing.REASON_EMPTY_FILE)])
-    assert counts == {pairing.REASON_UNPAIRED: 2, pairing.REASON_EMPTY_FILE: 1}
+def test_parse_example_is_the_inverse_of_make_example():
+    a, b = images.png(seed=1), images.png(seed=2)
+    assert pairing.parse_example(pairing.make_example("é1", a, b).SerializeToString()) == ("é1", a, b)
+
+
+def _with(feature_key, feature) -> bytes:
+    example = pairing.make_example("p", b"a", b"b")
+    example.features.feature[feature_key].CopyFrom(feature)
+    return example.SerializeToString()
+
+
+@pytest.mark.parametrize("record, message", [
+    (b"\xff\xff\xff garbage", "not a serialized tf.train.Example"),
+    (tf.train.Example().SerializeToString(), "feature 'input_image' is missing"),
+    (_with(features.PAIR_ID_KEY, tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"a", b"b"]))),
+     "'pair_id' must hold exactly one bytes value, got bytes_list with 2 values"),
+    (_with(features.TARGET_IMAGE_KEY, tf.train.Feature(float_list=tf.train.FloatList(value=[1.0]))),
+     "got float_list"),
+    (_with(features.PAIR_ID_KEY, tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"  "]))), "is empty"),
+    (_with(features.PAIR_ID_KEY, tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"\xff\xfe"]))),
+     "not UTF-8"),
+])
+def test_parse_example_rejects_records_outside_the_format(record, message):
+    with pytest.raises(pairing.BadRecord, match=message):
+        pairing.parse_example(record)

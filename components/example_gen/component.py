@@ -1,39 +1,41 @@
 """The paired-image ExampleGen: TFX's FileBasedExampleGen with our Beam executor."""
 from __future__ import annotations
 
-from google.protobuf import any_pb2, struct_pb2
+from typing import Any, Dict
+
 from tfx.components import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components import features
-from components.example_gen import executor
-
-# Every file one folder below the dataset root (input/x.png, target/x.png):
-# what TFX fingerprints, so any change to either folder re-runs ExampleGen.
-WHOLE_DATASET_PATTERN = "*/*"
+from components.example_gen import executor, layout
+from pipeline.config import DataSettings, section_from_dict
 
 
-def create_paired_image_example_gen(
-        dataset_dir: str, input_subdir: str, target_subdir: str,
-        image_extensions, split_ratios: dict) -> FileBasedExampleGen:
-    """Reads ``input/`` + ``target/`` pairs and splits them by a stable hash of the pair id."""
-    settings = struct_pb2.Struct()
-    settings.update({
-        "input_subdir": input_subdir,
-        "target_subdir": target_subdir,
-        "image_extensions": list(image_extensions),
-    })
-    packed = any_pb2.Any()
-    packed.Pack(settings)
+def create_paired_image_example_gen(dataset_dir: str, data_section: Dict[str, Any]) -> FileBasedExampleGen:
+    """One input split per split folder found (``val/`` -> ``eval``), else a hash split on pair_id.
+
+    ``data_section`` is the config's ``data`` section as a dict; it is
+    re-validated here and again in the executor, which receives it whole.
+    Raises :class:`layout.DatasetLayoutError` for split folders without
+    ``train``/``eval``.
+    """
+    settings: DataSettings = section_from_dict(DataSettings, data_section, "data")
+    present = layout.find_split_folders(dataset_dir, settings.split_folders, DataSettings.REQUIRED_SPLITS)
+    input_config = example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name=name, pattern=pattern)
+        for name, pattern in layout.input_splits(settings.layout, present)])
+    if present:
+        output_config = example_gen_pb2.Output()  # the input splits are the output splits
+    else:
+        output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+            splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+                    for name, buckets in settings.split_ratios.items()],
+            partition_feature_name=features.PAIR_ID_KEY))
     return FileBasedExampleGen(
         input_base=dataset_dir,
-        input_config=example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="all", pattern=WHOLE_DATASET_PATTERN)]),
-        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-            splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
-                    for name, buckets in split_ratios.items()],
-            partition_feature_name=features.PAIR_ID_KEY)),
-        custom_config=example_gen_pb2.CustomConfig(custom_config=packed),
+        input_config=input_config,
+        output_config=output_config,
+        custom_config=executor.pack_settings(data_section),
         custom_executor_spec=executor_spec.BeamExecutorSpec(executor.Executor),
     )

@@ -1,87 +1,42 @@
-"""Pairing input and target image files and encoding a pair as a tf.train.Example.
+"""Pairing input and target files by stem, and the pair's tf.train.Example format.
 
 Pure functions, no Beam: the executor wires them into a pipeline, the tests
 call them directly.
 """
 from __future__ import annotations
 
-import dataclasses
-import io
-import os
-from typing import Iterable, List, Optional, Sequence, Tuple
+import posixpath
+import warnings
+from typing import List, Optional, Tuple
 
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
+from google.protobuf.message import DecodeError
 
 from components import features
+from components.example_gen import quarantine
+from components.example_gen.layout import INPUT_ROLE, TARGET_ROLE
 
-INPUT_ROLE = "input"
-TARGET_ROLE = "target"
-
-# Reasons a file is left out of the examples; counted and logged by the executor.
-REASON_UNPAIRED = "unpaired"
-REASON_DUPLICATE_STEM = "duplicate_stem"
-REASON_EMPTY_FILE = "empty_file"
-REASON_NOT_AN_IMAGE = "not_an_image"
-REASON_UNSUPPORTED_EXTENSION = "unsupported_extension"
+EXAMPLE_FEATURES = (features.INPUT_IMAGE_KEY, features.TARGET_IMAGE_KEY, features.PAIR_ID_KEY)
 
 
-@dataclasses.dataclass(frozen=True)
-class Rejection:
-    """One file that did not become (part of) an example, and why."""
-
-    path: str
-    reason: str
-    detail: str = ""
+class BadRecord(ValueError):
+    """A serialized record that is not a pair in the project's Example format."""
 
 
-def pair_id_of(path: str) -> str:
-    """A pair is identified by the file stem: ``input/x.png`` pairs ``target/x.jpg``."""
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def has_image_extension(path: str, extensions: Sequence[str]) -> bool:
-    return os.path.splitext(path)[1].lower() in {e.lower() for e in extensions}
-
-
-def split_root(input_base: str, split_pattern: str) -> str:
-    """The folder of one split: the pattern's components before the first wildcard.
-
-    ``*/*`` (the whole dataset) maps to ``input_base``; ``train/*/*`` to
-    ``input_base/train``. The pattern itself is what TFX fingerprints for caching.
-    """
-    fixed: List[str] = []
-    for part in split_pattern.split("/"):
-        if any(ch in part for ch in "*?["):
-            break
-        fixed.append(part)
-    return os.path.join(input_base, *fixed) if fixed else input_base
-
-
-def match_pair(pair_id: str, paths_by_role: dict) -> Tuple[Optional[Tuple[str, str]], List[Rejection]]:
-    """Decides whether the files sharing one stem form exactly one valid pair."""
+def match_pair(pair_id: str, paths_by_role: dict) -> Tuple[Optional[Tuple[str, str]], List[quarantine.Rejection]]:
+    """Decides whether the files sharing one stem form exactly one pair."""
     inputs = sorted(paths_by_role.get(INPUT_ROLE, ()))
     targets = sorted(paths_by_role.get(TARGET_ROLE, ()))
     if len(inputs) == 1 and len(targets) == 1:
         return (inputs[0], targets[0]), []
     if len(inputs) > 1 or len(targets) > 1:
-        detail = f"stem {pair_id!r} appears {len(inputs)}x in input and {len(targets)}x in target"
-        return None, [Rejection(p, REASON_DUPLICATE_STEM, detail) for p in inputs + targets]
+        names = ", ".join(posixpath.basename(p) for p in inputs + targets)
+        detail = (f"stem {pair_id!r} appears {len(inputs)}x in input and {len(targets)}x in target "
+                  f"({names}): the pair is ambiguous")
+        return None, [quarantine.Rejection(p, quarantine.DUPLICATE_STEM, detail) for p in inputs + targets]
     missing = TARGET_ROLE if inputs else INPUT_ROLE
-    return None, [Rejection(p, REASON_UNPAIRED, f"no {missing} image with stem {pair_id!r}")
+    return None, [quarantine.Rejection(p, quarantine.UNPAIRED, f"no {missing} file with stem {pair_id!r}")
                   for p in inputs + targets]
-
-
-def check_image(path: str, data: bytes) -> Optional[Rejection]:
-    """Fully decodes the bytes once, so a truncated or fake image never reaches training."""
-    if not data:
-        return Rejection(path, REASON_EMPTY_FILE, "zero bytes")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        return Rejection(path, REASON_NOT_AN_IMAGE, str(error))
-    return None
 
 
 def make_example(pair_id: str, input_bytes: bytes, target_bytes: bytes) -> tf.train.Example:
@@ -97,9 +52,36 @@ def make_example(pair_id: str, input_bytes: bytes, target_bytes: bytes) -> tf.tr
     }))
 
 
-def summarize_rejections(rejections: Iterable[Rejection]) -> dict:
-    """Counts by reason, for logs and the run summary."""
-    counts: dict = {}
-    for rejection in rejections:
-        counts[rejection.reason] = counts.get(rejection.reason, 0) + 1
-    return counts
+def parse_example(serialized: bytes) -> Tuple[str, bytes, bytes]:
+    """(pair_id, input bytes, target bytes) of a record in :func:`make_example`'s format.
+
+    Each of the three features must hold exactly one non-empty bytes value;
+    other features are not part of the format and are dropped on import.
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # protobuf only warns when it stops half-way
+            warnings.simplefilter("always", RuntimeWarning)
+            example = tf.train.Example.FromString(serialized)
+    except DecodeError as error:
+        raise BadRecord(f"not a serialized tf.train.Example ({error})") from None
+    if caught:
+        raise BadRecord(f"not a serialized tf.train.Example ({caught[0].message})")
+    feature_map = example.features.feature
+    values = []
+    for key in EXAMPLE_FEATURES:
+        if key not in feature_map:
+            raise BadRecord(f"feature {key!r} is missing; the format is {list(EXAMPLE_FEATURES)}")
+        feature = feature_map[key]
+        if feature.WhichOneof("kind") != "bytes_list" or len(feature.bytes_list.value) != 1:
+            raise BadRecord(f"feature {key!r} must hold exactly one bytes value, got "
+                            f"{feature.WhichOneof('kind') or 'nothing'} with "
+                            f"{len(getattr(feature, feature.WhichOneof('kind') or 'bytes_list').value)} values")
+        values.append(feature.bytes_list.value[0])
+    input_bytes, target_bytes, pair_id = values
+    try:
+        pair_id_text = pair_id.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRecord(f"{features.PAIR_ID_KEY!r} is not UTF-8 text: {pair_id[:40]!r}") from None
+    if not pair_id_text.strip():
+        raise BadRecord(f"{features.PAIR_ID_KEY!r} is empty")
+    return pair_id_text, input_bytes, target_bytes
