@@ -14,6 +14,7 @@ PROGRESS_PREFIXES = (
     "Component ",        # TFX: "Component Trainer is running." / "... is finished."
     "[trainer]",
     "[evaluator]",
+    "[pusher]",
     "[example_gen]",
     "Generating ",
 )

@@ -126,4 +126,5 @@ def test_worst_tail_picks_the_bad_side():
     for name in (m.PSNR, m.SSIM, m.MS_SSIM):
         assert m.worst_tail(name, stats) == stats["p10"] == pytest.approx(1.0)
     assert m.worst_tail_key(m.L1) == "p90"
-    assert set(m.HIGHER_IS_BETTER) == {m.L1, m.PSNR, m.SSIM, m.MS_SSIM}
+    assert set(m.HIGHER_IS_BETTER) == {m.L1, m.PSNR, m.SSIM, m.MS_SSIM, m.FID}
+    assert m.worst_tail_key(m.FID) == "p90"  # lower FID is better

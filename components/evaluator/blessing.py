@@ -24,10 +24,40 @@ def check_thresholds(stats: Mapping[str, Mapping[str, float]], thresholds: Mappi
     return checks
 
 
+def check_regression(candidate: Mapping[str, Mapping[str, float]], baseline: Mapping[str, Mapping[str, float]],
+                     regression: Mapping, higher_is_better: Mapping[str, bool]) -> List[dict]:
+    """One check per metric: the candidate may be worse than the baseline by at most the allowance.
+
+    The allowed bound is the tighter of ``absolute`` and ``relative * |baseline|``
+    when both are set. A metric missing on either side fails.
+    """
+    checks = []
+    for metric, rule in sorted(regression.items()):
+        base = baseline.get(metric, {}).get(rule.statistic)
+        value = candidate.get(metric, {}).get(rule.statistic)
+        allowances = [a for a in (rule.absolute, None if base is None or rule.relative is None
+                                  else rule.relative * abs(base)) if a is not None]
+        higher = higher_is_better[metric]
+        bound = None if base is None or not allowances else (
+            base - min(allowances) if higher else base + min(allowances))
+        op = ">=" if higher else "<="
+        passed = (value is not None and bound is not None
+                  and (value >= bound if higher else value <= bound))
+        checks.append({"metric": metric, "statistic": rule.statistic, "op": op,
+                       "threshold": None if bound is None else float(bound),
+                       "value": None if value is None else float(value),
+                       "baseline": None if base is None else float(base),
+                       "passed": bool(passed), "kind": "regression"})
+    return checks
+
+
 def describe_check(check: dict) -> str:
     value = "n/a" if check["value"] is None else f"{check['value']:.4g}"
+    bound = "n/a" if check["threshold"] is None else f"{check['threshold']:.4g}"
     verdict = "pass" if check["passed"] else "FAIL"
-    return f"{check['metric']} {check['statistic']} {value} {check['op']} {check['threshold']:.4g}: {verdict}"
+    against = f" (last blessed {check['baseline']:.4g})" if check.get("baseline") is not None else ""
+    prefix = "vs last blessed: " if check["kind"] == "regression" else ""
+    return f"{prefix}{check['metric']} {check['statistic']} {value} {check['op']} {bound}{against}: {verdict}"
 
 
 def decide(checks: List[dict]) -> Tuple[bool, str]:

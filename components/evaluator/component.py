@@ -36,6 +36,10 @@ def ImageQualityEvaluator(  # pylint: disable=invalid-name
     """Scores ``model`` on the eval split and blesses it if all thresholds pass."""
     settings = section_from_dict(EvaluatorSettings, json.loads(evaluator_config), "evaluator")
     eval_pattern = os.path.join(artifact_utils.get_split_uri([examples], EVAL_SPLIT), "*")
+    # A cached Trainer hands over the model that is already the last blessed one:
+    # comparing it with itself would say nothing.
+    if baseline_model is not None and baseline_model.id == model.id:
+        baseline_model = None
     result = executor.evaluate(
         eval_pattern, path_utils.serving_model_path(model.uri), evaluation.uri, settings,
         baseline_model_dir=path_utils.serving_model_path(baseline_model.uri) if baseline_model else None,

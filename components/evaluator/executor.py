@@ -10,6 +10,7 @@ scored too and shown beside the candidate.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import logging
 import os
@@ -20,12 +21,14 @@ import tensorflow as tf
 
 from components import features, visuals
 from components.evaluator import blessing, metrics, report
+from components.evaluator.fid import FrechetInceptionDistance
 from pipeline.config import EvaluatorSettings
 
 IDENTITY_BASELINE = "identity (output = input)"
 MEAN_TARGET_BASELINE = "mean target image"
 METRICS_FILE = "metrics.json"
 SAMPLE_GRID = "samples.png"
+WORST_GRID = "worst_examples.png"
 METRICS_CHART = "metrics.png"
 LOG_PREFIX = "[evaluator]"
 
@@ -70,24 +73,30 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
     candidate = tf.saved_model.load(model_dir)
     previous = tf.saved_model.load(baseline_model_dir) if baseline_model_dir else None
     transform = candidate.signatures[features.TRANSFORM_FEATURES]
+    fid = FrechetInceptionDistance.from_settings(settings)
 
     # Pass 1: candidate, previous model and identity; sum of targets for the mean image.
     scores = {name: metrics.MetricAccumulator() for name in ("candidate", "previous", IDENTITY_BASELINE)}
     target_sum, count, rows = None, 0, []
+    worst = WorstExamples(settings.worst_images)
     for serialized in batches(eval_pattern, settings.batch_size):
         xf = transform(examples=serialized)
         inputs, targets = to_pixels(xf[features.INPUT_XF]), to_pixels(xf[features.TARGET_XF])
+        pair_ids = _pair_ids(serialized)
         generated = _generate(candidate, serialized)
         score(scores["candidate"], generated, targets)
         score(scores[IDENTITY_BASELINE], inputs, targets)
         previous_generated = _generate(previous, serialized) if previous else None
         if previous is not None:
             score(scores["previous"], previous_generated, targets)
+        if fid is not None:
+            fid.add(generated, targets)
         target_sum = tf.reduce_sum(targets, 0) + (0.0 if target_sum is None else target_sum)
         count += int(targets.shape[0])
+        worst.add(metrics.l1_per_example(generated, targets).numpy(), pair_ids, inputs, generated, targets)
         for i in range(min(settings.sample_images - len(rows), int(targets.shape[0]))):
             images = [inputs[i], generated[i]] + ([previous_generated[i]] if previous is not None else []) + [targets[i]]
-            rows.append((f"eval #{len(rows)}", [np.uint8(np.round(img.numpy())) for img in images]))
+            rows.append((pair_ids[i], [_uint8(img) for img in images]))
 
     # Pass 2: the mean target image as a constant prediction.
     mean_target = target_sum / count
@@ -97,9 +106,14 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
         score(mean_scores, tf.broadcast_to(mean_target, tf.shape(targets)), targets)
 
     candidate_stats = scores["candidate"].result()
+    if fid is not None:
+        candidate_stats[metrics.FID] = fid.result()
     baselines = {IDENTITY_BASELINE: scores[IDENTITY_BASELINE].result(), MEAN_TARGET_BASELINE: mean_scores.result()}
     previous_stats = scores["previous"].result() if previous is not None else None
     checks = blessing.check_thresholds(candidate_stats, settings.thresholds)
+    if previous_stats is not None:
+        checks += blessing.check_regression(candidate_stats, previous_stats, settings.regression,
+                                            metrics.HIGHER_IS_BETTER)
     blessed, message = blessing.decide(checks)
     if previous is None:
         message += "; no previously blessed model: judged on absolute thresholds alone"
@@ -113,6 +127,9 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
         model_stats[report.BASELINE_MODEL] = previous_stats
     report.write_metrics_png(os.path.join(output_dir, METRICS_CHART), model_stats, baselines)
     extra = {"Metrics": os.path.join(output_dir, METRICS_CHART)}
+    if worst.rows():
+        extra[f"Worst {len(worst.rows())} eval examples by L1"] = str(visuals.save_image_grid(
+            os.path.join(output_dir, WORST_GRID), worst.rows(), ["input", "generated", "target"]))
     if loss_curves and tf.io.gfile.exists(loss_curves):
         extra["Training losses"] = loss_curves
     report_path = report.write_report(output_dir, title="pix2pix evaluation", metrics=model_stats,
@@ -124,6 +141,36 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
     with tf.io.gfile.GFile(os.path.join(output_dir, METRICS_FILE), "w") as handle:
         json.dump(result.as_dict(), handle, indent=1)
     return result
+
+
+class WorstExamples:
+    """Keeps the k examples with the highest L1 seen so far (with their images)."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self._heap: List[tuple] = []   # min-heap of (l1, order, label, images)
+        self._order = 0
+
+    def add(self, l1_values, pair_ids, inputs, generated, targets) -> None:
+        for i, l1 in enumerate(l1_values):
+            self._order += 1
+            item = (float(l1), self._order, pair_ids[i], (inputs[i], generated[i], targets[i]))
+            if len(self._heap) < self.k:
+                heapq.heappush(self._heap, (item[0], item[1], item[2], [_uint8(x) for x in item[3]]))
+            elif self.k and item[0] > self._heap[0][0]:
+                heapq.heapreplace(self._heap, (item[0], item[1], item[2], [_uint8(x) for x in item[3]]))
+
+    def rows(self):
+        return [(f"{label}\nL1 {l1:.1f}", images) for l1, _, label, images in sorted(self._heap, reverse=True)]
+
+
+def _uint8(image: tf.Tensor) -> np.ndarray:
+    return np.uint8(np.clip(np.round(np.asarray(image)), 0, 255))
+
+
+def _pair_ids(serialized: tf.Tensor) -> List[str]:
+    parsed = tf.io.parse_example(serialized, {features.PAIR_ID_KEY: tf.io.FixedLenFeature([], tf.string, b"?")})
+    return [value.decode("utf-8", "replace") for value in parsed[features.PAIR_ID_KEY].numpy()]
 
 
 def _generate(model, serialized: tf.Tensor) -> tf.Tensor:

@@ -16,6 +16,7 @@ L1 = "l1"
 PSNR = "psnr"
 SSIM = "ssim"
 MS_SSIM = "ms_ssim"
+FID = "fid"  # per set, computed by components.evaluator.fid when weights are configured
 
 PIXEL_MAX = 255.0
 
@@ -35,7 +36,7 @@ MS_SSIM_SCALES = 5
 MS_SSIM_MIN_SIZE = (SSIM_FILTER_SIZE - 1) * 2 ** (MS_SSIM_SCALES - 1) + 1
 
 # Direction of "better" for each metric; decides which tail is the bad one.
-HIGHER_IS_BETTER = {L1: False, PSNR: True, SSIM: True, MS_SSIM: True}
+HIGHER_IS_BETTER = {L1: False, PSNR: True, SSIM: True, MS_SSIM: True, FID: False}
 
 
 def _as_float_pair(generated, target) -> tuple[tf.Tensor, tf.Tensor]:

@@ -71,6 +71,11 @@ def _fmt(name: str, value) -> str:
     return _METRIC_FORMATS.get(name, _DEFAULT_FORMAT).format(value)
 
 
+def _fmt_or_na(name: str, value) -> str:
+    """A metric that could not be computed shows as n/a rather than breaking the page."""
+    return "n/a" if value is None else _fmt(name, value)
+
+
 def _direction(name: str) -> str:
     if name not in m.HIGHER_IS_BETTER:
         return ""
@@ -136,13 +141,15 @@ def _checks_table(checks: list) -> str:
     for check in checks:
         name = check["metric"]
         verdict = ('<td class="pass">PASS</td>' if check["passed"] else '<td class="fail">FAIL</td>')
-        condition = f"{check['statistic']} {check['op']} {_fmt(name, check['threshold'])}"
+        condition = f"{check['statistic']} {check['op']} {_fmt_or_na(name, check['threshold'])}"
+        if check.get("baseline") is not None:
+            condition += f" (last blessed: {_fmt(name, check['baseline'])})"
         rows.append(
             "<tr>"
             f"<td>{html.escape(_METRIC_LABELS.get(name, name))}</td>"
             f"<td>{html.escape(str(check['kind']))}</td>"
             f"<td>{html.escape(condition)}</td>"
-            f"<td>{html.escape(_fmt(name, check['value']))}</td>"
+            f"<td>{html.escape(_fmt_or_na(name, check['value']))}</td>"
             f"{verdict}</tr>"
         )
     return (

@@ -1,0 +1,78 @@
+"""Optional Frechet Inception Distance between generated and target images.
+
+FID needs InceptionV3 weights, and nothing is downloaded at run time: it is
+computed only when ``evaluator.fid_inception_weights`` points at a local
+InceptionV3 "notop" weights file (Keras' ``inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5``).
+Unset, it is skipped with a log line. With a few dozen eval images FID is
+noisy and biased upwards; compare it between models on the same split only.
+"""
+from __future__ import annotations
+
+import logging
+from typing import List, Optional
+
+import numpy as np
+import tensorflow as tf
+from scipy import linalg
+
+
+INCEPTION_SIZE = 299
+WEIGHTS_KEY = "evaluator.fid_inception_weights"
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2), the distance between two Gaussians.
+
+    Tr((S1 S2)^1/2) is computed as the sum of square roots of the eigenvalues of
+    the symmetric PSD matrix S1^1/2 S2 S1^1/2 (same spectrum as S1 S2). With fewer
+    samples than feature dimensions both covariances are singular, and a general
+    ``sqrtm`` of S1 S2 then returns garbage; symmetric eigendecompositions do not.
+    """
+    w1, v1 = linalg.eigh(sigma1)
+    sqrt_sigma1 = (v1 * np.sqrt(np.clip(w1, 0.0, None))) @ v1.T
+    middle = sqrt_sigma1 @ sigma2 @ sqrt_sigma1
+    trace_sqrt = float(np.sum(np.sqrt(np.clip(linalg.eigvalsh((middle + middle.T) / 2.0), 0.0, None))))
+    diff = mu1 - mu2
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
+
+
+class FrechetInceptionDistance:
+    """Accumulates Inception pool features of generated and target images."""
+
+    def __init__(self, weights_path: str):
+        self.model = tf.keras.applications.InceptionV3(
+            include_top=False, weights=weights_path, pooling="avg",
+            input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
+        self._generated: List[np.ndarray] = []
+        self._targets: List[np.ndarray] = []
+
+    @classmethod
+    def from_settings(cls, settings) -> Optional["FrechetInceptionDistance"]:
+        path = settings.fid_inception_weights
+        if not path:
+            logging.info("[evaluator] FID skipped: %s is not set (no weights are downloaded)", WEIGHTS_KEY)
+            return None
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(f"{WEIGHTS_KEY}: {path} does not exist; expected a local InceptionV3 "
+                                    "notop .h5 weights file, or null to skip FID")
+        return cls(path)
+
+    def _features(self, pixels: tf.Tensor) -> np.ndarray:
+        """[B, H, W, C] floats in [0, 255] -> [B, 2048] pool features."""
+        images = tf.image.resize(tf.cast(pixels, tf.float32), [INCEPTION_SIZE, INCEPTION_SIZE])
+        if images.shape[-1] == 1:
+            images = tf.image.grayscale_to_rgb(images)
+        return self.model(images / 127.5 - 1.0, training=False).numpy().astype(np.float64)
+
+    def add(self, generated: tf.Tensor, targets: tf.Tensor) -> None:
+        self._generated.append(self._features(generated))
+        self._targets.append(self._features(targets))
+
+    def result(self) -> dict:
+        """Stats in the same shape as the per-example metrics (one value: FID is per set)."""
+        generated, targets = np.concatenate(self._generated), np.concatenate(self._targets)
+        if len(generated) < 2:
+            raise ValueError("FID needs at least 2 eval examples")
+        value = frechet_distance(generated.mean(0), np.cov(generated, rowvar=False),
+                                 targets.mean(0), np.cov(targets, rowvar=False))
+        return {name: value for name in ("mean", "p10", "p90", "min", "max")} | {"count": int(len(generated))}
