@@ -49,10 +49,10 @@ def cmd_model_summary(args) -> int:
 
     size = args.image_size or config.transform.image_size
     t = config.trainer
-    generator = networks.build_unet_generator(size, channels=config.transform.channels, ngf=t.ngf,
-                                              norm=t.norm, dropout_rate=t.dropout_rate)
-    discriminator = networks.build_patchgan_discriminator(size, channels=config.transform.channels, ndf=t.ndf,
-                                                          n_layers=t.n_layers_d, norm=t.norm)
+    generator = networks.build_generator(t.generator, size, channels=config.transform.channels, ngf=t.ngf,
+                                         norm=t.norm, dropout_rate=t.dropout_rate)
+    discriminator = networks.build_discriminator(t.discriminator, size, channels=config.transform.channels,
+                                                 ndf=t.ndf, n_layers=t.n_layers_d, norm=t.norm)
     for model in (generator, discriminator):
         print(f"{model.name}: {networks.count_parameters(model):,} parameters "
               f"(input {size}x{size}x{config.transform.channels})")

@@ -21,7 +21,7 @@ def test_an_unknown_key_fails_fast_naming_the_key():
 def test_a_bad_value_names_the_key_the_value_and_what_is_allowed():
     result = run_cli("run", "--set", "trainer.gan_mode=wasserstein")
     assert result.returncode == 2
-    assert "trainer.gan_mode: got 'wasserstein'; allowed values: ['vanilla', 'lsgan']" in result.stderr
+    assert "trainer.gan_mode: got 'wasserstein'; allowed values: ['vanilla', 'lsgan', 'wgangp']" in result.stderr
 
 
 def test_a_missing_config_file_is_reported():

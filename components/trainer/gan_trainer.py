@@ -33,6 +33,7 @@ class EpochResult:
     d_total: float
     d_real: float
     d_fake: float
+    d_gp: float = 0.0  # gradient penalty (wgangp only)
 
     def as_dict(self) -> Dict[str, float]:
         return dataclasses.asdict(self)
@@ -64,21 +65,34 @@ class Pix2PixGAN(tf.Module):
     def __init__(self, settings, image_size: int, channels: int):
         super().__init__(name="pix2pix")
         self.settings = settings
-        self.generator = networks.build_unet_generator(
-            image_size, channels=channels, ngf=settings.ngf, norm=settings.norm,
+        self.generator = networks.build_generator(
+            settings.generator, image_size, channels=channels, ngf=settings.ngf, norm=settings.norm,
             dropout_rate=settings.dropout_rate)
-        self.discriminator = networks.build_patchgan_discriminator(
-            image_size, channels=channels, ndf=settings.ndf, n_layers=settings.n_layers_d,
-            norm=settings.norm)
+        self.discriminator = networks.build_discriminator(
+            settings.discriminator, image_size, channels=channels, ndf=settings.ndf,
+            n_layers=settings.n_layers_d, norm=settings.norm)
         self.g_optimizer = tf.keras.optimizers.Adam(settings.learning_rate, beta_1=settings.beta_1)
         self.d_optimizer = tf.keras.optimizers.Adam(settings.learning_rate, beta_1=settings.beta_1)
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        # Slots exist before the first step: the step is traced once, and a
+        # restored checkpoint fills the optimizer state immediately.
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")  # completed epochs
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")     # completed steps
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        """Everything needed to resume: both networks, both optimizers, epoch and step."""
+        return tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
+                                   g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
+                                   epoch=self.epoch, step=self.step)
 
     def set_learning_rate(self, value: float) -> None:
         self.g_optimizer.learning_rate.assign(value)
         self.d_optimizer.learning_rate.assign(value)
 
-    @tf.function
+    # No data-dependent Python control flow here, so autograph is off: it would
+    # otherwise rewrite tf_keras's own call code on the first trace (15-30 s).
+    @tf.function(autograph=False)
     def train_step(self, input_image: tf.Tensor, target_image: tf.Tensor) -> Dict[str, tf.Tensor]:
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             generated = self.generator(input_image, training=True)
@@ -87,7 +101,13 @@ class Pix2PixGAN(tf.Module):
             g_loss = losses.generator_loss(fake_logits, generated, target_image,
                                            lambda_l1=self.settings.lambda_l1,
                                            gan_mode=self.settings.gan_mode)
-            d_loss = losses.discriminator_loss(real_logits, fake_logits, gan_mode=self.settings.gan_mode)
+            penalty = None
+            if self.settings.gan_mode == losses.GAN_MODE_WGANGP:  # fixed at trace time
+                with g_tape.stop_recording():  # the penalty regularises D only
+                    penalty = losses.gradient_penalty(self.discriminator, input_image, target_image,
+                                                      generated, lambda_gp=self.settings.lambda_gp)
+            d_loss = losses.discriminator_loss(real_logits, fake_logits, gan_mode=self.settings.gan_mode,
+                                               gradient_penalty=penalty)
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss["total"], g_vars), g_vars))
@@ -95,6 +115,7 @@ class Pix2PixGAN(tf.Module):
         return {
             "g_total": g_loss["total"], "g_gan": g_loss["gan"], "g_l1": g_loss["l1"],
             "d_total": d_loss["total"], "d_real": d_loss["real"], "d_fake": d_loss["fake"],
+            "d_gp": d_loss.get("gp", tf.constant(0.0)),
         }
 
 
@@ -102,14 +123,38 @@ class NonFiniteLossError(RuntimeError):
     """A loss became NaN or Inf: training stops, the last good checkpoint is kept."""
 
 
+class CollapseWatch:
+    """Warns once when D's loss stays near zero: D wins outright and G's gradients vanish."""
+
+    def __init__(self, threshold: float, patience_steps: int):
+        self.threshold, self.patience_steps = threshold, patience_steps
+        self.streak, self.warned = 0, False
+
+    def update(self, d_total: float, step: int) -> None:
+        self.streak = self.streak + 1 if d_total < self.threshold else 0
+        if self.streak >= self.patience_steps and not self.warned:
+            self.warned = True
+            logging.warning(
+                "%s the discriminator is collapsing: D loss < %g for %d steps (step %d). G gets no useful "
+                "gradient; consider a lower trainer.learning_rate, gan_mode: lsgan, or a smaller ndf",
+                LOG_PREFIX, self.threshold, self.streak, step)
+
+
 def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, total_epochs: int,
-        checkpoint_manager: tf.train.CheckpointManager, checkpoint_every_epochs: int,
-        on_epoch_end: Optional[Callable[[EpochResult], None]] = None) -> List[EpochResult]:
-    """Runs the remaining epochs (resuming after the last checkpoint) and logs each one."""
+        checkpoint_manager: tf.train.CheckpointManager, checkpoint_every_steps: int,
+        on_epoch_end: Optional[Callable[[EpochResult], None]] = None,
+        collapse_watch: Optional[CollapseWatch] = None) -> List[EpochResult]:
+    """Runs the remaining steps (resuming after the last checkpoint) and logs each epoch.
+
+    Checkpoints are numbered by global step, saved every ``checkpoint_every_steps``
+    steps and at the end. A run resumed mid-epoch finishes that epoch's remaining steps.
+    """
     settings = gan.settings
-    start_epoch = int(gan.epoch.numpy())
-    if start_epoch:
-        logging.info("%s resuming from checkpoint at epoch %d/%d", LOG_PREFIX, start_epoch, total_epochs)
+    start_step = int(gan.step.numpy())
+    start_epoch = min(start_step // steps_per_epoch, total_epochs)
+    if start_step:
+        logging.info("%s resuming from checkpoint at step %d (epoch %d/%d)", LOG_PREFIX, start_step,
+                     start_epoch, total_epochs)
     history: List[EpochResult] = []
     for epoch in range(start_epoch, total_epochs):
         learning_rate = settings.learning_rate * linear_decay_factor(epoch, settings.epochs, settings.epochs_decay)
@@ -117,21 +162,28 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
         epoch_start = time.monotonic()
         sums: Dict[str, float] = {}
         steps = 0
-        for input_image, target_image in dataset.take(steps_per_epoch):
-            step_losses = gan.train_step(input_image, target_image)
+        to_run = (epoch + 1) * steps_per_epoch - int(gan.step.numpy())
+        for input_image, target_image in dataset.take(to_run):
+            step_losses = {name: float(value) for name, value in gan.train_step(input_image, target_image).items()}
+            bad = [name for name, value in step_losses.items() if not math.isfinite(value)]
+            if bad:  # stop at once: every further step would apply NaN updates
+                raise NonFiniteLossError(
+                    f"non-finite loss {bad} at epoch {epoch + 1}, step {int(gan.step) + 1}; the last good "
+                    f"checkpoint is kept in {checkpoint_manager.directory}; lower trainer.learning_rate "
+                    "or check the data")
             for name, value in step_losses.items():
-                sums[name] = sums.get(name, 0.0) + float(value)
+                sums[name] = sums.get(name, 0.0) + value
             steps += 1
+            global_step = int(gan.step.assign_add(1))
+            gan.epoch.assign(global_step // steps_per_epoch)
+            if collapse_watch:
+                collapse_watch.update(step_losses["d_total"], global_step)
+            if checkpoint_every_steps and global_step % checkpoint_every_steps == 0:
+                checkpoint_manager.save(checkpoint_number=global_step)
         if steps == 0:
             raise ValueError("the training split yielded no full batch: lower trainer.batch_size "
                              "or add training pairs")
         means = {name: total / steps for name, total in sums.items()}
-        bad = [name for name, value in means.items() if not math.isfinite(value)]
-        if bad:
-            raise NonFiniteLossError(
-                f"non-finite loss {bad} at epoch {epoch + 1}; the last good checkpoint is kept in "
-                f"{checkpoint_manager.directory}; lower trainer.learning_rate or check the data")
-        gan.epoch.assign(epoch + 1)
         result = EpochResult(epoch=epoch + 1, steps=steps, seconds=time.monotonic() - epoch_start,
                              learning_rate=learning_rate, **means)
         history.append(result)
@@ -143,8 +195,9 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
             "%s epoch %d/%d  G %.3f (gan %.3f, L1 %.4f)  D %.3f  lr %.2e  %.1f steps/s  eta %s",
             LOG_PREFIX, epoch + 1, total_epochs, result.g_total, result.g_gan, result.g_l1,
             result.d_total, learning_rate, steps / max(result.seconds, 1e-9), eta)
-        if (epoch + 1) % checkpoint_every_epochs == 0 or epoch + 1 == total_epochs:
-            checkpoint_manager.save(checkpoint_number=epoch + 1)
+        last_saved = checkpoint_manager.latest_checkpoint
+        if epoch + 1 == total_epochs and not (last_saved and last_saved.endswith(f"-{int(gan.step)}")):
+            checkpoint_manager.save(checkpoint_number=int(gan.step))
         if on_epoch_end:
             on_epoch_end(result)
     return history

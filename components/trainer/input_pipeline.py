@@ -22,7 +22,7 @@ TRANSFORM_CHUNK = 16
 
 
 def list_files(file_patterns: Sequence[str]) -> List[str]:
-    files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
+    files = sorted({f for pattern in file_patterns for f in tf.io.gfile.glob(pattern)})
     if not files:
         raise ValueError(f"no TFRecord files match {list(file_patterns)}")
     return files
@@ -54,7 +54,8 @@ def random_jitter(input_image: tf.Tensor, target_image: tf.Tensor, scale: float,
     stacked = tf.concat([input_image, target_image], axis=-1)
     stacked = tf.image.resize(stacked, [big, big], method="bilinear")
     stacked = tf.image.random_crop(stacked, [size, size, 2 * channels], seed=seed)
-    stacked = tf.image.random_flip_left_right(stacked, seed=seed)
+    # A different op seed, so the flip is not a function of the crop offset.
+    stacked = tf.image.random_flip_left_right(stacked, seed=seed + 1)
     return stacked[..., :channels], stacked[..., channels:]
 
 

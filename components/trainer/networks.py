@@ -1,10 +1,11 @@
-"""Pix2Pix networks: the U-Net generator and the PatchGAN discriminator.
+"""Pix2Pix networks: U-Net / ResNet generators, PatchGAN / PixelGAN discriminators.
 
 Follows Isola et al., "Image-to-Image Translation with Conditional Adversarial
 Networks" (CVPR 2017), appendix 6.1, in the layout of the TensorFlow pix2pix
 tutorial (so that the default 256x256 networks have exactly the tutorial's
 parameter counts: 54,425,859 for G and 2,770,433 for D) and with the options of
-junyanz/pytorch-CycleGAN-and-pix2pix (``ngf``/``ndf``, ``n_layers``, ``norm``).
+junyanz/pytorch-CycleGAN-and-pix2pix (``ngf``/``ndf``, ``n_layers``, ``norm``,
+``--netG resnet_6blocks | resnet_9blocks``, ``--netD pixel``).
 
 Notation of the paper: ``Ck`` is Conv-Norm-ReLU with k filters, ``CDk`` the
 same with dropout 50%; all convolutions are 4x4, stride 2 (except the last two
@@ -51,6 +52,31 @@ NORM_BATCH = "batch"
 NORM_INSTANCE = "instance"
 NORM_NONE = "none"
 NORMS = (NORM_BATCH, NORM_INSTANCE, NORM_NONE)
+
+# Generator kinds, named as PyTorch's --netG (the U-Net's depth follows the
+# image size, so one "unet" covers unet_128 and unet_256).
+GENERATOR_UNET = "unet"
+GENERATOR_RESNET_6BLOCKS = "resnet_6blocks"
+GENERATOR_RESNET_9BLOCKS = "resnet_9blocks"
+GENERATORS = (GENERATOR_UNET, GENERATOR_RESNET_6BLOCKS, GENERATOR_RESNET_9BLOCKS)
+RESNET_GENERATOR_BLOCKS = {GENERATOR_RESNET_6BLOCKS: 6, GENERATOR_RESNET_9BLOCKS: 9}
+
+# Discriminator kinds (PyTorch --netD basic/n_layers = patchgan, pixel = pixelgan).
+DISCRIMINATOR_PATCHGAN = "patchgan"
+DISCRIMINATOR_PIXELGAN = "pixelgan"
+DISCRIMINATORS = (DISCRIMINATOR_PATCHGAN, DISCRIMINATOR_PIXELGAN)
+
+# ResNet generator (Johnson et al. 2016, as in PyTorch's ResnetGenerator):
+# 7x7 convs at full resolution, 3x3 elsewhere, two stride-2 down/upsamplings.
+RESNET_OUTER_KERNEL = 7
+RESNET_KERNEL = 3
+RESNET_SAMPLINGS = 2
+DEFAULT_RESNET_BLOCKS = 9
+# The image must survive RESNET_SAMPLINGS halvings exactly ...
+RESNET_SIZE_MULTIPLE = DOWNSAMPLE_STRIDE ** RESNET_SAMPLINGS
+# ... and a reflection pad needs more pixels than it pads: the residual blocks'
+# 1-pixel reflection needs >= 2 pixels at 1/4 size.
+MIN_RESNET_IMAGE_SIZE = 2 * RESNET_SIZE_MULTIPLE
 
 
 def _kernel_init() -> tf.keras.initializers.Initializer:
@@ -99,6 +125,37 @@ class InstanceNormalization(tf.keras.layers.Layer):
         return config
 
 
+@tf.keras.utils.register_keras_serializable(package="pix2pix")
+class ReflectionPadding2D(tf.keras.layers.Layer):
+    """Pads H and W by mirroring the border (PyTorch's ReflectionPad2d).
+
+    The ResNet generator pads this way instead of with zeros so that its
+    full-resolution 7x7 convs see no artificial dark frame around the image.
+    """
+
+    def __init__(self, padding: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+            raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+        self.padding = padding
+
+    def call(self, inputs):
+        p = self.padding
+        return tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+    def compute_output_shape(self, input_shape):
+        shape = tf.TensorShape(input_shape).as_list()
+        for axis in (1, 2):
+            if shape[axis] is not None:
+                shape[axis] += 2 * self.padding
+        return tf.TensorShape(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"padding": self.padding})
+        return config
+
+
 def _check_norm(norm: str) -> None:
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -134,6 +191,11 @@ def _filters(base: int, index: int) -> int:
 def _check_positive_int(value, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _check_dropout_rate(dropout_rate) -> None:
+    if not 0.0 <= dropout_rate < 1.0:
+        raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate!r}")
 
 
 def unet_depth(image_size: int) -> int:
@@ -188,8 +250,7 @@ def build_unet_generator(image_size: int,
     _check_positive_int(channels, "channels")
     _check_positive_int(ngf, "ngf")
     _check_norm(norm)
-    if not 0.0 <= dropout_rate < 1.0:
-        raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate!r}")
+    _check_dropout_rate(dropout_rate)
     use_bias = _use_bias(norm)
 
     inputs = tf.keras.Input(shape=(image_size, image_size, channels),
@@ -236,6 +297,149 @@ def build_unet_generator(image_size: int,
     return tf.keras.Model(inputs=inputs, outputs=outputs, name=name)
 
 
+def _check_resnet_image_size(image_size) -> None:
+    if (isinstance(image_size, bool) or not isinstance(image_size, int)
+            or image_size < MIN_RESNET_IMAGE_SIZE
+            or image_size % RESNET_SIZE_MULTIPLE):
+        raise ValueError(
+            f"image_size must be a multiple of {RESNET_SIZE_MULTIPLE} and >= "
+            f"{MIN_RESNET_IMAGE_SIZE} for the ResNet generator (two stride-2 "
+            f"downsamplings, reflection padding), got {image_size!r}")
+
+
+def _norm_then(x, norm: str, name: str):
+    norm_layer = _norm_layer(norm, name)
+    return norm_layer(x) if norm_layer is not None else x
+
+
+def build_resnet_generator(image_size: int,
+                           channels: int = 3,
+                           ngf: int = 64,
+                           norm: str = NORM_BATCH,
+                           n_blocks: int = DEFAULT_RESNET_BLOCKS,
+                           dropout_rate: float = 0.0,
+                           name: str = "resnet_generator") -> tf.keras.Model:
+    """The ResNet generator of the PyTorch implementation (``ResnetGenerator``).
+
+    c7s1-ngf, d(2 ngf), d(4 ngf), n_blocks x R(4 ngf), u(2 ngf), u(ngf),
+    c7s1-channels + tanh (Johnson et al. 2016): a fully convolutional
+    encoder / residual transformer / decoder with no skip connections, the
+    alternative to the U-Net that PyTorch offers as ``--netG resnet_9blocks``
+    (and ``resnet_6blocks``). Layer by layer as PyTorch, padding included:
+    reflection padding around the 7x7 convs and inside the residual blocks,
+    1-pixel zero padding + 'valid' for the stride-2 3x3 convs, and each
+    transposed conv cropped like ``ConvTranspose2d(padding=1,
+    output_padding=1)``, so that outputs align pixel for pixel.
+
+    Biases: only when ``norm`` is "none" (our convention, see ``_use_bias``);
+    the final 7x7 conv always has one. PyTorch instead gives every conv a bias
+    exactly when norm is instance (its InstanceNorm2d has no affine offset);
+    with batch norm the two agree: 11,383,427 trainable parameters for
+    resnet_9blocks at ngf 64, plus 10,496 batch-norm moving statistics that
+    ``count_params()`` also counts (PyTorch keeps those as buffers).
+
+    Args:
+      image_size: height = width of input and output; a multiple of 4, >= 8.
+      channels: image channels of input and output.
+      ngf: filters of the first conv; the residual blocks have 4 * ngf.
+      norm: "batch", "instance" or "none".
+      n_blocks: residual blocks at 1/4 resolution (PyTorch: 9 or 6); >= 0.
+      dropout_rate: dropout between the two convs of every residual block;
+        PyTorch's pix2pix uses 0.5 unless --no_dropout.
+      name: Keras model name.
+
+    Returns:
+      A Keras model mapping [B, S, S, channels] to [B, S, S, channels] in
+      [-1, 1].
+    """
+    _check_resnet_image_size(image_size)
+    _check_positive_int(channels, "channels")
+    _check_positive_int(ngf, "ngf")
+    _check_norm(norm)
+    if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 0:
+        raise ValueError(f"n_blocks must be an int >= 0, got {n_blocks!r}")
+    _check_dropout_rate(dropout_rate)
+    use_bias = _use_bias(norm)
+    outer_pad = RESNET_OUTER_KERNEL // 2
+    inner_pad = RESNET_KERNEL // 2
+
+    def conv(filters, kernel, layer_name, strides=1, bias=use_bias, activation=None):
+        return tf.keras.layers.Conv2D(
+            filters, kernel, strides=strides, padding="valid", use_bias=bias,
+            activation=activation, kernel_initializer=_kernel_init(),
+            name=layer_name)
+
+    inputs = tf.keras.Input(shape=(image_size, image_size, channels),
+                            name="input_image")
+    x = ReflectionPadding2D(outer_pad, name="in_pad")(inputs)
+    x = conv(ngf, RESNET_OUTER_KERNEL, "in_conv")(x)
+    x = _norm_then(x, norm, "in_norm")
+    x = tf.keras.layers.ReLU(name="in_relu")(x)
+
+    for i in range(RESNET_SAMPLINGS):
+        prefix = f"down{i}"
+        x = tf.keras.layers.ZeroPadding2D(inner_pad, name=f"{prefix}_pad")(x)
+        x = conv(_filters(ngf, i + 1), RESNET_KERNEL, f"{prefix}_conv",
+                 strides=DOWNSAMPLE_STRIDE)(x)
+        x = _norm_then(x, norm, f"{prefix}_norm")
+        x = tf.keras.layers.ReLU(name=f"{prefix}_relu")(x)
+
+    block_filters = _filters(ngf, RESNET_SAMPLINGS)
+    for b in range(n_blocks):
+        prefix = f"res{b}"
+        y = ReflectionPadding2D(inner_pad, name=f"{prefix}_pad1")(x)
+        y = conv(block_filters, RESNET_KERNEL, f"{prefix}_conv1")(y)
+        y = _norm_then(y, norm, f"{prefix}_norm1")
+        y = tf.keras.layers.ReLU(name=f"{prefix}_relu")(y)
+        if dropout_rate > 0.0:
+            y = tf.keras.layers.Dropout(dropout_rate, name=f"{prefix}_dropout")(y)
+        y = ReflectionPadding2D(inner_pad, name=f"{prefix}_pad2")(y)
+        y = conv(block_filters, RESNET_KERNEL, f"{prefix}_conv2")(y)
+        y = _norm_then(y, norm, f"{prefix}_norm2")
+        x = tf.keras.layers.Add(name=f"{prefix}_add")([x, y])  # no ReLU after the sum
+
+    for i in range(RESNET_SAMPLINGS):
+        prefix = f"up{i}"
+        # 'valid' gives 2S + 1; dropping the first row and column is PyTorch's
+        # padding=1 (crop 1 each side) + output_padding=1 (add 1 at the end).
+        x = tf.keras.layers.Conv2DTranspose(
+            _filters(ngf, RESNET_SAMPLINGS - 1 - i), RESNET_KERNEL,
+            strides=DOWNSAMPLE_STRIDE, padding="valid", use_bias=use_bias,
+            kernel_initializer=_kernel_init(), name=f"{prefix}_deconv")(x)
+        x = tf.keras.layers.Cropping2D(((inner_pad, 0), (inner_pad, 0)),
+                                       name=f"{prefix}_crop")(x)
+        x = _norm_then(x, norm, f"{prefix}_norm")
+        x = tf.keras.layers.ReLU(name=f"{prefix}_relu")(x)
+
+    x = ReflectionPadding2D(outer_pad, name="out_pad")(x)
+    outputs = conv(channels, RESNET_OUTER_KERNEL, "out_conv", bias=True,
+                   activation="tanh")(x)
+    return tf.keras.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+def build_generator(kind: str,
+                    image_size: int,
+                    channels: int = 3,
+                    ngf: int = 64,
+                    norm: str = NORM_BATCH,
+                    dropout_rate: float = DROPOUT_RATE) -> tf.keras.Model:
+    """The generator named by the config's ``trainer.generator``.
+
+    ``kind`` is "unet" (depth from the image size), "resnet_6blocks" or
+    "resnet_9blocks" (PyTorch's --netG names). ``dropout_rate`` goes to the
+    U-Net's first three decoder blocks or to every residual block.
+    """
+    if kind == GENERATOR_UNET:
+        return build_unet_generator(image_size, channels=channels, ngf=ngf,
+                                    norm=norm, dropout_rate=dropout_rate)
+    if kind in RESNET_GENERATOR_BLOCKS:
+        return build_resnet_generator(
+            image_size, channels=channels, ngf=ngf, norm=norm,
+            n_blocks=RESNET_GENERATOR_BLOCKS[kind], dropout_rate=dropout_rate,
+            name=f"{kind}_generator")
+    raise ValueError(f"generator must be one of {GENERATORS}, got {kind!r}")
+
+
 def patchgan_output_size(image_size: int, n_layers: int = DEFAULT_DISCRIMINATOR_LAYERS) -> int:
     """Side of the PatchGAN logit map: n_layers 'same' stride-2 convs halve
     (rounding up), then two padded 4x4 stride-1 convs each remove one pixel.
@@ -259,6 +463,16 @@ def patchgan_receptive_field(n_layers: int = DEFAULT_DISCRIMINATOR_LAYERS) -> in
     return field
 
 
+def _pair_inputs(image_size: int, channels: int):
+    """The two conditional-D inputs and their channel concatenation."""
+    input_image = tf.keras.Input(shape=(image_size, image_size, channels),
+                                 name="input_image")
+    target_image = tf.keras.Input(shape=(image_size, image_size, channels),
+                                  name="target_image")
+    pair = tf.keras.layers.Concatenate(name="pair")([input_image, target_image])
+    return input_image, target_image, pair
+
+
 def build_patchgan_discriminator(image_size: int,
                                  channels: int = 3,
                                  ndf: int = 64,
@@ -277,7 +491,7 @@ def build_patchgan_discriminator(image_size: int,
       channels: channels of each of the two images.
       ndf: filters of the first conv.
       n_layers: number of stride-2 convs; 3 = 70x70, 2 = 34x34, 1 = 16x16
-        patches. >= 1 (the 1x1 PixelGAN is not implemented).
+        patches. >= 1 (the 1x1 PixelGAN is ``build_pixel_discriminator``).
       norm: "batch", "instance" or "none".
       name: Keras model name.
 
@@ -299,11 +513,7 @@ def build_patchgan_discriminator(image_size: int,
             f"need image_size > {2 * DOWNSAMPLE_STRIDE ** n_layers}")
     use_bias = _use_bias(norm)
 
-    input_image = tf.keras.Input(shape=(image_size, image_size, channels),
-                                 name="input_image")
-    target_image = tf.keras.Input(shape=(image_size, image_size, channels),
-                                  name="target_image")
-    x = tf.keras.layers.Concatenate(name="pair")([input_image, target_image])
+    input_image, target_image, x = _pair_inputs(image_size, channels)
 
     def block(x, filters, strides, index, normalise):
         prefix = f"conv{index}"
@@ -313,9 +523,8 @@ def build_patchgan_discriminator(image_size: int,
             filters, KERNEL_SIZE, strides=strides,
             padding="same" if strides > 1 else "valid", use_bias=use_bias,
             kernel_initializer=_kernel_init(), name=f"{prefix}_conv")(x)
-        norm_layer = _norm_layer(norm, f"{prefix}_norm") if normalise else None
-        if norm_layer is not None:
-            x = norm_layer(x)
+        if normalise:
+            x = _norm_then(x, norm, f"{prefix}_norm")
         return tf.keras.layers.LeakyReLU(LEAKY_RELU_SLOPE, name=f"{prefix}_lrelu")(x)
 
     for i in range(n_layers):
@@ -328,6 +537,63 @@ def build_patchgan_discriminator(image_size: int,
         kernel_initializer=_kernel_init(), name="logits")(x)
     return tf.keras.Model(inputs=[input_image, target_image], outputs=logits,
                           name=name)
+
+
+def build_pixel_discriminator(image_size: int,
+                              channels: int = 3,
+                              ndf: int = 64,
+                              norm: str = NORM_BATCH,
+                              name: str = "pixel_discriminator") -> tf.keras.Model:
+    """The conditional 1x1 PixelGAN (PyTorch's ``PixelDiscriminator``).
+
+    Judges every pixel of the (input, candidate) pair on its own: 1x1 conv
+    ndf + LeakyReLU, 1x1 conv 2 ndf + norm + LeakyReLU, 1x1 conv to one logit.
+    The paper (section 4.4) finds it improves colour but not spatial
+    sharpness. Biases as in the PatchGAN (hidden convs only when norm is
+    "none", the logit conv always); PyTorch biases its first conv and, with
+    batch norm, not its logit conv.
+
+    Returns:
+      A Keras model mapping ([B, S, S, channels], [B, S, S, channels]) to
+      logits [B, S, S, 1].
+    """
+    _check_positive_int(image_size, "image_size")
+    _check_positive_int(channels, "channels")
+    _check_positive_int(ndf, "ndf")
+    _check_norm(norm)
+    use_bias = _use_bias(norm)
+
+    def pointwise(filters, layer_name, bias=use_bias):
+        return tf.keras.layers.Conv2D(
+            filters, 1, use_bias=bias, kernel_initializer=_kernel_init(),
+            name=layer_name)
+
+    input_image, target_image, x = _pair_inputs(image_size, channels)
+    x = pointwise(ndf, "conv0_conv")(x)
+    x = tf.keras.layers.LeakyReLU(LEAKY_RELU_SLOPE, name="conv0_lrelu")(x)
+    x = pointwise(_filters(ndf, 1), "conv1_conv")(x)
+    x = _norm_then(x, norm, "conv1_norm")
+    x = tf.keras.layers.LeakyReLU(LEAKY_RELU_SLOPE, name="conv1_lrelu")(x)
+    logits = pointwise(1, "logits", bias=True)(x)
+    return tf.keras.Model(inputs=[input_image, target_image], outputs=logits,
+                          name=name)
+
+
+def build_discriminator(kind: str,
+                        image_size: int,
+                        channels: int = 3,
+                        ndf: int = 64,
+                        n_layers: int = DEFAULT_DISCRIMINATOR_LAYERS,
+                        norm: str = NORM_BATCH) -> tf.keras.Model:
+    """The discriminator named by the config: "patchgan" (``n_layers`` deep)
+    or "pixelgan" (1x1, ignores ``n_layers``)."""
+    if kind == DISCRIMINATOR_PATCHGAN:
+        return build_patchgan_discriminator(image_size, channels=channels, ndf=ndf,
+                                            n_layers=n_layers, norm=norm)
+    if kind == DISCRIMINATOR_PIXELGAN:
+        return build_pixel_discriminator(image_size, channels=channels, ndf=ndf,
+                                         norm=norm)
+    raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {kind!r}")
 
 
 def count_parameters(model: tf.keras.Model) -> int:

@@ -8,6 +8,7 @@ the ModelRun artifact.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,11 +20,13 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from components import features, visuals
 from components.trainer import export, gan_trainer, input_pipeline, networks
 from components.trainer.export import to_uint8
-from pipeline.config import TrainerSettings, TransformSettings, section_from_dict
+from pipeline.config import ServingSettings, TrainerSettings, TransformSettings, section_from_dict
 
 # Keys of custom_config (set by the pipeline definition).
 TRAINER_SECTION = "trainer"
 TRANSFORM_SECTION = "transform"
+SERVING_SECTION = "serving"
+CHECKPOINT_ROOT = "checkpoint_root"
 
 # Files in the ModelRun artifact.
 CHECKPOINT_DIR = "checkpoints"
@@ -62,14 +65,18 @@ def run_fn(fn_args: FnArgs) -> None:
                  gan.discriminator.name, f"{networks.count_parameters(gan.discriminator):,}")
 
     run_dir = fn_args.model_run_dir
-    checkpoint = tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
-                                     g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
-                                     epoch=gan.epoch)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=2)
+    checkpoint = gan.checkpoint()
+    # Checkpoints live outside this execution's ModelRun, keyed by everything that
+    # determines training, so a re-run after an interruption finds and resumes them.
+    work_dir = os.path.join(fn_args.custom_config[CHECKPOINT_ROOT], training_fingerprint(fn_args))
+    tf.io.gfile.makedirs(work_dir)
+    manager = tf.train.CheckpointManager(checkpoint, work_dir, max_to_keep=2)
     history = []
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        history = _read_history(run_dir, up_to_epoch=int(gan.epoch.numpy()))
+        history = _read_history(work_dir, up_to_epoch=int(gan.epoch.numpy()))
+    elif trainer.warm_start and fn_args.base_model:
+        warm_start_generator(gan.generator, fn_args.base_model)
     writer = tf.summary.create_file_writer(os.path.join(run_dir, TENSORBOARD_DIR))
 
     def on_epoch_end(result: gan_trainer.EpochResult) -> None:
@@ -78,8 +85,9 @@ def run_fn(fn_args: FnArgs) -> None:
             for name, value in result.as_dict().items():
                 if name not in ("epoch", "steps"):
                     tf.summary.scalar(name, value)
+        _write_history(work_dir, history, curves=False)
         last = result.epoch == total_epochs
-        if result.epoch % trainer.checkpoint_every_epochs == 0 or last:
+        if result.epoch % trainer.samples_every_epochs == 0 or last:
             grid = _sample_grid(gan.generator, samples)
             path = visuals.save_image_grid(os.path.join(run_dir, SAMPLES_DIR, f"epoch_{result.epoch:04d}.png"),
                                            grid, SAMPLE_COLUMNS)
@@ -90,12 +98,51 @@ def run_fn(fn_args: FnArgs) -> None:
             _write_history(run_dir, history)
 
     gan_trainer.fit(gan, dataset, steps_per_epoch=steps_per_epoch, total_epochs=total_epochs,
-                    checkpoint_manager=manager, checkpoint_every_epochs=trainer.checkpoint_every_epochs,
-                    on_epoch_end=on_epoch_end)
+                    checkpoint_manager=manager, checkpoint_every_steps=trainer.checkpoint_every_steps,
+                    on_epoch_end=on_epoch_end,
+                    # A WGAN critic's loss is unbounded and usually negative: no "near zero" test.
+                    collapse_watch=None if trainer.gan_mode == "wgangp" else gan_trainer.CollapseWatch(
+                        trainer.collapse_d_loss, trainer.collapse_patience_steps))
     writer.flush()
     _write_history(run_dir, history)
-    export.export_generator(gan.generator, tft_output, fn_args.serving_model_dir)
+    serving = section_from_dict(ServingSettings, fn_args.custom_config[SERVING_SECTION], SERVING_SECTION)
+    export.export_generator(gan.generator, tft_output, fn_args.serving_model_dir,
+                            max_input_pixels=serving.max_input_pixels, output_size=serving.output_size)
     logging.info("%s exported the generator to %s", gan_trainer.LOG_PREFIX, fn_args.serving_model_dir)
+    _archive_checkpoints(work_dir, os.path.join(run_dir, CHECKPOINT_DIR))
+
+
+def training_fingerprint(fn_args: FnArgs) -> str:
+    """Same data, transform and settings -> same folder -> resume instead of restart."""
+    key = json.dumps({"train_files": sorted(fn_args.train_files), "transform": fn_args.transform_output,
+                      TRAINER_SECTION: fn_args.custom_config[TRAINER_SECTION],
+                      TRANSFORM_SECTION: fn_args.custom_config[TRANSFORM_SECTION]}, sort_keys=True)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def warm_start_generator(generator: tf.keras.Model, base_model_dir: str) -> None:
+    """Continuous training: G starts from the last blessed model's weights (D starts fresh)."""
+    from tfx.utils import path_utils
+
+    loaded = tf.saved_model.load(path_utils.serving_model_path(base_model_dir))
+    source = {v.name: v for v in getattr(getattr(loaded, "generator", None), "variables", [])}
+    if sorted(source) != sorted(v.name for v in generator.variables) or any(
+            source[v.name].shape != v.shape for v in generator.variables):
+        raise ValueError(f"trainer.warm_start: the last blessed model at {base_model_dir} has a different "
+                         "generator architecture; set trainer.warm_start: false to train from scratch")
+    for variable in generator.variables:
+        variable.assign(source[variable.name])
+    logging.info("%s warm start: generator initialised from %s", gan_trainer.LOG_PREFIX, base_model_dir)
+
+
+def _archive_checkpoints(work_dir: str, destination: str) -> None:
+    """The finished run's last checkpoint moves into the ModelRun; the work folder goes."""
+    tf.io.gfile.makedirs(destination)
+    for name in tf.io.gfile.listdir(work_dir):
+        source = os.path.join(work_dir, name)
+        if not tf.io.gfile.isdir(source):
+            tf.io.gfile.copy(source, os.path.join(destination, name), overwrite=True)
+    tf.io.gfile.rmtree(work_dir)
 
 
 def _sample_grid(generator: tf.keras.Model, samples):
@@ -114,9 +161,10 @@ def _read_history(run_dir: str, up_to_epoch: int):
         return [row for row in json.load(handle) if row["epoch"] <= up_to_epoch]
 
 
-def _write_history(run_dir: str, history) -> None:
+def _write_history(directory: str, history, curves: bool = True) -> None:
     if not history:
         return
-    with tf.io.gfile.GFile(os.path.join(run_dir, LOSS_HISTORY), "w") as handle:
+    with tf.io.gfile.GFile(os.path.join(directory, LOSS_HISTORY), "w") as handle:
         json.dump(history, handle, indent=1)
-    visuals.save_loss_curves(os.path.join(run_dir, LOSS_CURVES), history)
+    if curves:
+        visuals.save_loss_curves(os.path.join(directory, LOSS_CURVES), history)
