@@ -1,89 +1,143 @@
 """Local inference with a pushed generator, no server: images in, generated PNGs out.
 
-``python -m serving.translate INPUT... --output DIR [--model-dir serving_model/pix2pix] [--version N]``
+``python -m serving.translate INPUT... --output DIR [--model-dir serving_model/pix2pix] [--version N]
+[--batch-size 8] [--figure grid.png [--targets DIR] [--figure-rows 4]]``
 
-INPUT may be files or folders. It runs the model's ``serving_default``
-signature, the same one TF Serving exposes, so what you see here is what
-clients of the server get.
+INPUT may be files, folders or globs (quote them: ``'photos/*.jpg'``), of any
+supported format and size. It runs the model's ``serving_default`` signature,
+the same one TF Serving exposes, so what you see here is what clients of the
+server get. Outputs are ``DIR/<input stem>.png``. A file that is not an image,
+or that the model refuses (e.g. above its pixel limit), is reported and
+skipped; the others are still translated (exit status 1 if any was skipped).
 """
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
-from typing import Iterable, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from components import features  # noqa: E402
+from serving import image_files  # noqa: E402
+from serving.local_model import DEFAULT_MODEL_BASE, LocalGenerator, version_dir  # noqa: E402,F401
+from serving.progress import progress_bar  # noqa: E402
 
-DEFAULT_MODEL_BASE = os.path.join("serving_model", "pix2pix")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-
-
-def version_dir(model_base: str, version: int | None = None) -> str:
-    """``<model_base>/<version>``: the given one, or the newest (TF Serving's default policy)."""
-    if not os.path.isdir(model_base):
-        raise FileNotFoundError(f"no pushed model under {model_base}: run `make run` first")
-    versions = sorted(int(name) for name in os.listdir(model_base) if name.isdigit())
-    if version is not None:
-        if version not in versions:
-            raise FileNotFoundError(f"version {version} not in {model_base}; available: {versions}")
-        return os.path.join(model_base, str(version))
-    if not versions:
-        raise FileNotFoundError(f"no numbered version folder in {model_base}")
-    return os.path.join(model_base, str(versions[-1]))
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_FIGURE_ROWS = 4
+EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
-def collect_images(paths: Sequence[str]) -> List[str]:
-    found: List[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            found += sorted(os.path.join(path, n) for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
-        elif os.path.isfile(path):
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"input not found: {path}")
-    return found
-
-
-def translate(model_dir: str, encoded_images: Iterable[bytes]) -> List[bytes]:
+def translate(model_dir: str, encoded_images: Sequence[bytes]) -> List[bytes]:
     """Encoded images (any supported format and size) -> generated PNG bytes."""
-    import tensorflow as tf
+    return LocalGenerator(model_dir).translate(encoded_images)
 
-    signature = tf.saved_model.load(model_dir).signatures[features.SERVING_DEFAULT]
-    outputs = []
-    for encoded in encoded_images:  # one at a time: sizes and formats may differ
-        result = signature(**{features.SERVING_INPUT_BYTES: tf.constant([encoded])})
-        outputs.append(result[features.SERVING_OUTPUT_BYTES].numpy()[0])
-    return outputs
+
+def _pixels(data: bytes):
+    """Encoded image -> uint8 HxWx3 for the figure."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _find_target(targets_dir: str, source: str) -> Optional[str]:
+    stem = os.path.splitext(os.path.basename(source))[0]
+    for extension in image_files.IMAGE_EXTENSIONS:
+        for candidate in (stem + extension, stem + extension.upper()):
+            if os.path.isfile(os.path.join(targets_dir, candidate)):
+                return os.path.join(targets_dir, candidate)
+    return None
+
+
+def save_figure(path: str, results: Sequence[Tuple[str, bytes, bytes]], rows: int,
+                targets_dir: Optional[str] = None) -> Tuple[str, int]:
+    """input | generated (| target) for the first ``rows`` results; with targets, only those that have one."""
+    from components import visuals
+
+    grid = []
+    for source, encoded, png in results:
+        images = [_pixels(encoded), _pixels(png)]
+        if targets_dir is not None:
+            target = _find_target(targets_dir, source)
+            if target is None:
+                continue
+            images.append(_pixels(image_files.read_image(target)))
+        grid.append((os.path.splitext(os.path.basename(source))[0], images))  # stems fit the label column
+        if len(grid) == rows:
+            break
+    if not grid:
+        raise FileNotFoundError(f"no target in {targets_dir} has the stem of a translated input")
+    columns = ("input", "generated") + (("target",) if targets_dir is not None else ())
+    return str(visuals.save_image_grid(path, grid, columns)), len(grid)
+
+
+def run(inputs: Sequence[str], output_dir: str, model_dir: str, batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool = True) -> Tuple[List[Tuple[str, bytes, bytes]], Dict[str, str]]:
+    """Translates every input into ``output_dir``; returns (source, input, png) per success and failures."""
+    paths = image_files.collect_images(inputs)
+    names = dict(zip(paths, image_files.output_names(paths)))
+    generator = LocalGenerator(model_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    done: List[Tuple[str, bytes, bytes]] = []
+    failed: Dict[str, str] = {}
+    with progress_bar(len(paths), "translate", progress) as bar:
+        for start in range(0, len(paths), batch_size):
+            batch, unreadable = image_files.read_images(paths[start:start + batch_size])
+            failed.update(unreadable)
+            for (path, encoded), outcome in zip(batch, generator.translate_each([data for _, data in batch])):
+                if outcome.ok:
+                    with open(os.path.join(output_dir, names[path]), "wb") as handle:
+                        handle.write(outcome.png)
+                    done.append((path, encoded, outcome.png))
+                else:
+                    failed[path] = f"{path}: refused by the model: {outcome.error}"
+            bar.update(len(paths[start:start + batch_size]))
+    return done, failed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving.translate", description=__doc__.splitlines()[0])
-    parser.add_argument("inputs", nargs="+", help="image files or folders")
+    parser.add_argument("inputs", nargs="+", help="image files, folders or globs")
     parser.add_argument("--output", required=True, help="folder for the generated PNGs")
-    parser.add_argument("--model-dir", default=DEFAULT_MODEL_BASE, help="pushed model base (default: %(default)s)")
+    parser.add_argument("--model-dir", default=DEFAULT_MODEL_BASE,
+                        help="pushed model base, or one version's folder (default: %(default)s)")
     parser.add_argument("--version", type=int, default=None, help="model version (default: the newest)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help="images per model call (default: %(default)s)")
+    parser.add_argument("--figure", default=None, help="also save an input | generated (| target) grid here")
+    parser.add_argument("--targets", default=None, help="folder of target images, matched by stem, for --figure")
+    parser.add_argument("--figure-rows", type=int, default=DEFAULT_FIGURE_ROWS,
+                        help="images in the figure (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.figure_rows < 1:
+        parser.error("--batch-size and --figure-rows must be >= 1")
+    if args.targets is not None and args.figure is None:
+        parser.error("--targets is used by --figure; give --figure PATH too")
+    if args.targets is not None and not os.path.isdir(args.targets):
+        parser.error(f"--targets {args.targets}: not a folder")
     try:
         model_dir = version_dir(args.model_dir, args.version)
-        paths = collect_images(args.inputs)
-    except FileNotFoundError as error:
+        done, failed = run(args.inputs, args.output, model_dir, args.batch_size, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    os.makedirs(args.output, exist_ok=True)
-    blobs = []
-    for path in paths:
-        with open(path, "rb") as handle:
-            blobs.append(handle.read())
-    for path, png in zip(paths, translate(model_dir, blobs)):
-        target = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0] + ".png")
-        with open(target, "wb") as handle:
-            handle.write(png)
-    print(f"translated {len(paths)} image(s) with {model_dir} into {args.output}")
-    return 0
+        return EXIT_UNUSABLE
+    for reason in failed.values():
+        print(f"skipped {reason}", file=sys.stderr)
+    print(f"translated {len(done)} image(s) with {model_dir} into {args.output}"
+          + (f"; {len(failed)} skipped" if failed else ""))
+    if args.figure and done:
+        try:
+            path, rows = save_figure(args.figure, done, args.figure_rows, args.targets)
+            print(f"figure ({rows} rows): {path}")
+        except FileNotFoundError as error:
+            print(f"error: --figure: {error}", file=sys.stderr)
+            return EXIT_SOME_FAILED
+    return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 if __name__ == "__main__":

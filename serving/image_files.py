@@ -1,0 +1,132 @@
+"""Finding the images a user points at, and refusing files that are not images before sending them.
+
+Shared by the REST/gRPC client, the local translator and the batch job so that
+"which files" and "is this an image" mean the same everywhere. Only the header
+is read (Pillow opens lazily): checking a 100 MB file costs a few bytes.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import glob
+import io
+import os
+import warnings
+from typing import Dict, List, Sequence, Tuple
+
+from PIL import Image, UnidentifiedImageError
+
+# What the exported model decodes (tf.io.decode_image), by extension and by Pillow's format name.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
+GLOB_CHARACTERS = "*?["
+OUTPUT_EXTENSION = ".png"
+
+
+class NotAnImageError(ValueError):
+    """A file that the model could not decode: refused before it is sent anywhere."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+
+
+def is_glob(pattern: str) -> bool:
+    return any(character in pattern for character in GLOB_CHARACTERS)
+
+
+def has_image_extension(path: str) -> bool:
+    return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def collect_images(inputs: Sequence[str]) -> List[str]:
+    """Files, folders (their images, not recursive) and globs -> image paths, in order, once each.
+
+    A file named explicitly is kept whatever its extension (it is checked when
+    read); folders and globs contribute only files with an image extension.
+    """
+    found: List[str] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            found += sorted(os.path.join(item, name) for name in os.listdir(item)
+                            if has_image_extension(name) and os.path.isfile(os.path.join(item, name)))
+        elif os.path.isfile(item):
+            found.append(item)
+        elif is_glob(item):
+            matches = sorted(path for path in glob.glob(item) if os.path.isfile(path) and has_image_extension(path))
+            if not matches:
+                raise FileNotFoundError(f"no image ({', '.join(IMAGE_EXTENSIONS)}) matches {item!r}")
+            found += matches
+        else:
+            raise FileNotFoundError(f"input not found: {item} (expected an image file, a folder or a glob)")
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        raise FileNotFoundError(f"no image ({', '.join(IMAGE_EXTENSIONS)}) in {', '.join(inputs)}")
+    return unique
+
+
+def sniff_image(data: bytes, source: str) -> ImageInfo:
+    """Format and size from the header; NotAnImageError naming ``source`` otherwise."""
+    if not data:
+        raise NotAnImageError(f"{source}: empty file, expected a {'/'.join(SUPPORTED_FORMATS)} image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                info = ImageInfo(image.format or "unknown", *image.size)
+    except Image.DecompressionBombError as error:
+        raise NotAnImageError(f"{source}: {error}") from None
+    except Exception as error:  # Pillow raises UnidentifiedImageError, SyntaxError, OSError...
+        detail = "" if isinstance(error, UnidentifiedImageError) else f"; {error}"
+        raise NotAnImageError(f"{source}: not a {'/'.join(SUPPORTED_FORMATS)} image "
+                              f"({len(data)} bytes starting with {data[:8]!r}{detail})") from None
+    if info.format not in SUPPORTED_FORMATS:
+        raise NotAnImageError(f"{source}: {info.format} images are not supported; "
+                              f"expected one of {', '.join(SUPPORTED_FORMATS)}")
+    return info
+
+
+def read_image(path: str) -> bytes:
+    """The file's bytes, once checked to be a supported image."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    sniff_image(data, path)
+    return data
+
+
+def read_images(paths: Sequence[str]) -> Tuple[List[Tuple[str, bytes]], Dict[str, str]]:
+    """Reads and checks a batch of files: (path, bytes) per image, and why each other file failed."""
+    images: List[Tuple[str, bytes]] = []
+    failed: Dict[str, str] = {}
+    for path in paths:
+        try:
+            images.append((path, read_image(path)))
+        except (NotAnImageError, OSError) as error:
+            failed[path] = str(error)
+    return images, failed
+
+
+def output_name(path: str) -> str:
+    """``photos/0001.jpg`` -> ``0001.png``: outputs are named by the source's stem."""
+    return os.path.splitext(os.path.basename(path))[0] + OUTPUT_EXTENSION
+
+
+def output_names(paths: Sequence[str]) -> List[str]:
+    """Output file names, one per path, never two alike (one output must not overwrite another).
+
+    ``0001.png`` -> ``0001.png``; when two sources share a stem (``a.png`` and
+    ``a.jpg``) they keep their extension (``a.png.png``, ``a.jpg.png``); when
+    even that clashes (``x/a.png`` and ``y/a.png``) they are numbered in input
+    order (``a-1.png``, ``a-2.png``).
+    """
+    names = [output_name(path) for path in paths]
+    renames = (lambda index, path: os.path.basename(path) + OUTPUT_EXTENSION,
+               lambda index, path: f"{os.path.splitext(os.path.basename(path))[0]}-{index + 1}{OUTPUT_EXTENSION}")
+    for rename in renames:
+        counts = collections.Counter(names)
+        names = [rename(index, path) if counts[name] > 1 else name
+                 for index, (path, name) in enumerate(zip(paths, names))]
+    return names
