@@ -12,11 +12,12 @@ ARGS ?=
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run test lock clean help
+.PHONY: setup run test bench lock clean help
 
 help:
 	@echo "make run    - set up if needed, generate the embedded dataset if absent, run the pipeline"
 	@echo "make test   - set up if needed, run the test suite"
+	@echo "make bench  - benchmarks (not tests): train step, serving latency, ingestion; tables in benchmarks/results/"
 	@echo "make lock   - re-resolve requirements.in into requirements.lock"
 	@echo "make clean  - remove pipeline outputs (build/, serving_model/), keep the venv"
 
@@ -39,6 +40,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests $(ARGS)
+
+# Benchmarks live apart from the tests: they print a table and write it to benchmarks/results/.
+bench: $(STAMP)
+	$(PY) -m benchmarks.train_step
+	$(PY) -m benchmarks.serving_latency
+	$(PY) -m benchmarks.ingestion
 
 # Resolve the direct requirements afresh in a scratch venv and pin every package.
 lock:

@@ -25,7 +25,7 @@ def run_pipeline(workdir, *overrides, check=True):
              f"pipeline.log_dir={workdir}/logs", f"pusher.serving_dir={workdir}/serving_model"]
     tiny = ["data.synthetic.num_pairs=24", "data.synthetic.image_size=48", "transform.image_size=32",
             "trainer.ngf=8", "trainer.ndf=8", "trainer.epochs=2", "trainer.epochs_decay=1",
-            "trainer.batch_size=4", "trainer.checkpoint_every_epochs=1", "evaluator.sample_images=2"]
+            "trainer.batch_size=4", "trainer.samples_every_epochs=1", "evaluator.sample_images=2"]
     command = [sys.executable, "-m", "pipeline", "run", "--config", os.path.join(ROOT, "pipeline_config.yaml")]
     for setting in paths + tiny + list(overrides):
         command += ["--set", setting]
@@ -89,6 +89,30 @@ def test_training_leaves_checkpoints_curves_and_sample_grids(first_run):
         "epoch_0001.png", "epoch_0002.png", "epoch_0003.png"]
 
 
+def served(workdir):
+    return sorted(os.listdir(os.path.join(str(workdir), "serving_model", "pix2pix")))
+
+
+def test_an_identical_rerun_is_cached_and_publishes_no_new_version(first_run):
+    workdir, first = first_run
+    before = served(workdir)
+    again = run_pipeline(workdir, *LENIENT)
+    assert "BLESSED" in again.stdout and pushed_path(again.stdout) == pushed_path(first.stdout)
+    assert served(workdir) == before
+
+
+def test_a_candidate_passing_absolute_thresholds_but_regressing_is_refused(first_run):
+    workdir, _ = first_run
+    before = served(workdir)
+    # The tiny first model is only slightly better than an untrained one: allow no worsening.
+    untrained = run_pipeline(workdir, *LENIENT, "trainer.epochs=0", "trainer.epochs_decay=0",
+                             "evaluator.regression={l1: {statistic: mean, absolute: 0.0}}")
+    assert "NOT BLESSED" in untrained.stdout
+    assert re.search(r"vs last blessed: l1 mean \S+ <= \S+ \(last blessed \S+\): FAIL", untrained.stdout)
+    assert re.search(r"^pushed_model: none", untrained.stdout, re.M)
+    assert served(workdir) == before
+
+
 def test_a_model_failing_the_thresholds_is_not_pushed(first_run):
     workdir, first = first_run
     before = sorted(os.listdir(os.path.join(str(workdir), "serving_model", "pix2pix")))
@@ -110,3 +134,38 @@ def test_translate_uses_the_newest_pushed_version(first_run, tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "b.png"]
+
+
+def test_an_interrupted_trainer_resumes_from_its_last_checkpoint(tmp_path):
+    """Kill the pipeline mid-training, run it again: training continues, not restarts."""
+    settings = ["trainer.epochs=10", "trainer.checkpoint_every_steps=2", *LENIENT]
+    command = [sys.executable, "-m", "pipeline", "run", "--config", os.path.join(ROOT, "pipeline_config.yaml")]
+    paths = [f"data.dataset_dir={tmp_path}/dataset", f"pipeline.root={tmp_path}/tfx_root",
+             f"pipeline.metadata_path={tmp_path}/metadata.sqlite", f"pipeline.report_dir={tmp_path}/report",
+             f"pipeline.log_dir={tmp_path}/logs", f"pusher.serving_dir={tmp_path}/serving_model"]
+    tiny = ["data.synthetic.num_pairs=24", "data.synthetic.image_size=48", "transform.image_size=32",
+            "trainer.ngf=8", "trainer.ndf=8", "trainer.epochs_decay=0", "trainer.batch_size=4"]
+    for setting in paths + tiny + settings:
+        command += ["--set", setting]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        for line in process.stderr:                        # the console's progress lines
+            if "[trainer] epoch 3/10" in line:
+                break
+        else:
+            pytest.fail("the first run ended before training got under way")
+    finally:
+        os.killpg(process.pid, 9)
+        process.wait(timeout=60)
+    checkpoints = os.path.join(str(tmp_path), "tfx_root", "Trainer", "checkpoints")
+    assert os.listdir(checkpoints), "no checkpoint was written before the kill"
+
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-4000:]
+    resumed = re.search(r"\[trainer\] resuming from checkpoint at step (\d+) \(epoch (\d+)/10\)", second.stderr)
+    assert resumed, second.stderr[-4000:]
+    assert int(resumed.group(1)) >= 2 * 5              # 5 steps per epoch, at least two epochs done
+    assert "[trainer] epoch 1/10" not in second.stderr
+    assert "[trainer] epoch 10/10" in second.stderr
+    assert not os.listdir(checkpoints)                 # archived into the ModelRun once done
