@@ -100,6 +100,9 @@ def main(argv=None) -> int:
         f"{peak:.0f} GFLOP/s",
         f"- {args.steps} timed steps after {WARMUP_STEPS} warm-up steps each; command: "
         f"`python -m benchmarks.train_step`",
+        "- GFLOP/step is TensorFlow's profiler count (static, per op type) over the whole step graph: "
+        "a fraction of peak above 100 % means that count overstates the work done; the project vs "
+        "plain speed-up is measured directly and does not depend on it.",
         "",
         "| batch | project step (tf.function) | plain eager GradientTape | speed-up | GFLOP/step | "
         "project GFLOP/s | fraction of peak |",
