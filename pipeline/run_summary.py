@@ -16,6 +16,7 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 from components.example_gen import quarantine  # stdlib only: the ExampleGen's audit format
+from components.evaluator.report import REPORT_FILENAME
 from pipeline.config import Config
 
 PIPELINE_CONTEXT = "pipeline"
@@ -148,4 +149,4 @@ def _publish_report(evaluation_uri: str, report_dir: str) -> Optional[str]:
         os.replace(report_dir, previous)
     os.replace(staging, report_dir)
     shutil.rmtree(previous, ignore_errors=True)
-    return os.path.join(report_dir, "report.html")
+    return os.path.join(report_dir, REPORT_FILENAME)

@@ -16,11 +16,11 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from components.evaluator import executor
+from components.trainer.run_fn import LOSS_CURVES  # the Trainer writes it into ModelRun
 from pipeline.config import EvaluatorSettings, section_from_dict
 
 EVAL_SPLIT = "eval"
 BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
-LOSS_CURVES = "loss_curves.png"  # written by the Trainer's run_fn into ModelRun
 
 
 @component
