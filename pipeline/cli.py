@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -37,7 +38,15 @@ def cmd_run(args) -> int:
     from pipeline import local_runner  # heavy imports after the config is known to be valid
 
     started = time.monotonic()
-    summary = local_runner.run(config)
+    try:
+        summary = local_runner.run(config)
+    except ConfigError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any component failure: say what, point at the log
+        logging.getLogger(__name__).info("pipeline failed", exc_info=True)   # the traceback, file only
+        print(f"pipeline failed: {type(error).__name__}: {error}\nfull log, with the traceback: {log_file}",
+              file=sys.stderr, flush=True)
+        return 1
     print("\n".join(summary.lines() + [f"full log: {log_file}", f"elapsed: {time.monotonic() - started:.0f}s"]),
           flush=True)
     return 0

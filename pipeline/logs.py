@@ -38,6 +38,14 @@ class ProgressFilter(logging.Filter):
         return record.levelno >= logging.WARNING or message.startswith(PROGRESS_PREFIXES)
 
 
+class ConsoleFormatter(logging.Formatter):
+    """One line per record: tracebacks belong in the log file, not on the console."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return super().format(record)
+
+
 def configure(log_file: str) -> str:
     """Routes Python and absl logging to the console (filtered) and ``log_file`` (all)."""
     from absl import logging as absl_logging
@@ -48,7 +56,7 @@ def configure(log_file: str) -> str:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     console = logging.StreamHandler()
-    console.setFormatter(logging.Formatter(CONSOLE_FORMAT, DATE_FORMAT))
+    console.setFormatter(ConsoleFormatter(CONSOLE_FORMAT, DATE_FORMAT))
     console.addFilter(ProgressFilter())
     to_file = logging.FileHandler(log_file, encoding="utf-8")
     to_file.setFormatter(logging.Formatter(FILE_FORMAT))

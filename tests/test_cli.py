@@ -34,3 +34,19 @@ def test_model_summary_prints_the_reference_parameter_counts_at_256():
     assert result.returncode == 0, result.stderr
     assert "54,425,859 parameters" in result.stdout
     assert "2,770,433 parameters" in result.stdout
+
+
+def test_a_failing_component_ends_with_its_message_and_the_log_path_not_a_traceback(tmp_path):
+    (tmp_path / "data" / "input").mkdir(parents=True)
+    (tmp_path / "data" / "target").mkdir()
+    (tmp_path / "data" / "input" / "lonely.png").write_bytes(b"not even an image")
+    settings = [f"data.dataset_dir={tmp_path}/data", "data.generate_if_missing=false",
+                f"pipeline.root={tmp_path}/root", f"pipeline.metadata_path={tmp_path}/m.sqlite",
+                f"pipeline.log_dir={tmp_path}/logs", f"pipeline.report_dir={tmp_path}/report",
+                f"pusher.serving_dir={tmp_path}/serving"]
+    result = run_cli("run", *[arg for setting in settings for arg in ("--set", setting)])
+    assert result.returncode == 1
+    assert "pipeline failed:" in result.stderr and str(tmp_path / "data") in result.stderr
+    assert "Traceback" not in result.stderr
+    log_file = result.stderr.rsplit("full log, with the traceback: ", 1)[1].strip()
+    assert "Traceback" in open(log_file).read()
