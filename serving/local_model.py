@@ -27,11 +27,12 @@ def _gfile():
 
 
 def available_versions(model_base: str) -> List[int]:
-    """Numbered version folders under a TF Serving model base, ascending."""
-    gfile = _gfile()
-    if not gfile.isdir(model_base):
+    """Numbered version folders under a TF Serving model base, ascending (the Pusher's layout rule)."""
+    from components.pusher.executor import served_versions
+
+    if not _gfile().isdir(model_base):
         raise FileNotFoundError(f"no pushed model under {model_base}: run `make run` first, or pass --model-dir")
-    return sorted(int(name.rstrip("/")) for name in gfile.listdir(model_base) if name.rstrip("/").isdigit())
+    return served_versions(model_base)
 
 
 def version_dir(model_base: str, version: Optional[int] = None) -> str:
