@@ -149,6 +149,9 @@ class TrainerSettings:
     collapse_d_loss: float
     collapse_patience_steps: int
     warm_start: bool
+    distribution_strategy: Literal["default", "mirrored", "multi_worker_mirrored"]
+    mixed_precision: Literal["float32", "mixed_float16", "mixed_bfloat16"]
+    jit_compile: bool
 
     def validate(self, key: str) -> None:
         _require(self.epochs >= 0, f"{key}.epochs", self.epochs, "an integer >= 0")
