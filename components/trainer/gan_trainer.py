@@ -5,10 +5,15 @@ halved, as in the paper), both with Adam(lr, beta_1). The learning rate is
 constant for ``epochs`` and then decays linearly to zero over ``epochs_decay``
 (the PyTorch implementation's "linear" policy). Progress is logged per epoch
 with losses, step rate and ETA; checkpoints make an interrupted run resumable.
+
+The step runs under the configured tf.distribute strategy (``distribution``),
+Keras mixed-precision policy (``precision``) and, with ``jit_compile``, XLA;
+with the defaults (one device, float32, no XLA) it is the plain step.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -16,7 +21,7 @@ from typing import Callable, Dict, List, Optional
 
 import tensorflow as tf
 
-from components.trainer import losses, networks
+from components.trainer import distribution, losses, networks, precision
 
 LOG_PREFIX = "[trainer]"
 
@@ -60,28 +65,51 @@ def estimate_remaining_seconds(epoch_seconds: List[float], remaining_epochs: int
 
 
 class Pix2PixGAN(tf.Module):
-    """Generator, discriminator, their optimizers and the train step."""
+    """Generator, discriminator, their optimizers and the train step, under one tf.distribute strategy.
 
-    def __init__(self, settings, image_size: int, channels: int):
+    The strategy is ``strategy`` or, when None, the one ``settings.distribution_strategy`` names.
+    Networks, optimizers and counters are created under its scope (mirrored variables); the
+    networks are built under ``settings.mixed_precision``'s Keras policy. ``train_step`` takes a
+    global batch (a distributed dataset's per-replica values, or plain tensors that every replica
+    then shares) and returns the losses as means over the global batch.
+    """
+
+    def __init__(self, settings, image_size: int, channels: int,
+                 strategy: Optional[tf.distribute.Strategy] = None):
         super().__init__(name="pix2pix")
         self.settings = settings
-        self.generator = networks.build_generator(
-            settings.generator, image_size, channels=channels, ngf=settings.ngf, norm=settings.norm,
-            dropout_rate=settings.dropout_rate)
-        self.discriminator = networks.build_discriminator(
-            settings.discriminator, image_size, channels=channels, ndf=settings.ndf,
-            n_layers=settings.n_layers_d, norm=settings.norm)
-        self.g_optimizer = tf.keras.optimizers.Adam(settings.learning_rate, beta_1=settings.beta_1)
-        self.d_optimizer = tf.keras.optimizers.Adam(settings.learning_rate, beta_1=settings.beta_1)
-        # Slots exist before the first step: the step is traced once, and a
-        # restored checkpoint fills the optimizer state immediately.
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")  # completed epochs
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")     # completed steps
+        self.strategy = strategy if strategy is not None else distribution.build_strategy(
+            settings.distribution_strategy)
+        distribution.check_global_batch(settings.batch_size, self.strategy)
+        with self.strategy.scope():
+            with precision.policy_scope(settings.mixed_precision):
+                self.generator = networks.build_generator(
+                    settings.generator, image_size, channels=channels, ngf=settings.ngf, norm=settings.norm,
+                    dropout_rate=settings.dropout_rate)
+                self.discriminator = networks.build_discriminator(
+                    settings.discriminator, image_size, channels=channels, ndf=settings.ndf,
+                    n_layers=settings.n_layers_d, norm=settings.norm)
+            self.g_optimizer = self._optimizer()
+            self.d_optimizer = self._optimizer()
+            # Slots exist before the first step: the step is traced once, and a
+            # restored checkpoint fills the optimizer state immediately.
+            self.g_optimizer.build(self.generator.trainable_variables)
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")  # completed epochs
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")     # completed steps
+        # XLA compiles the forward and backward passes of one replica, where the work is; the
+        # optimizers' updates stay outside because their cross-replica gradient sum is a merge call
+        # that XLA cannot compile on CPU devices.
+        self._gradients = (tf.function(self._replica_gradients, jit_compile=True, autograph=False)
+                           if settings.jit_compile else self._replica_gradients)
+
+    def _optimizer(self) -> tf.keras.optimizers.Optimizer:
+        adam = tf.keras.optimizers.Adam(self.settings.learning_rate, beta_1=self.settings.beta_1)
+        return precision.wrap_optimizer(adam, self.settings.mixed_precision)
 
     def checkpoint(self) -> tf.train.Checkpoint:
-        """Everything needed to resume: both networks, both optimizers, epoch and step."""
+        """Everything needed to resume: both networks, both optimizers (with their loss scales under
+        float16), epoch and step."""
         return tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
                                    g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
                                    epoch=self.epoch, step=self.step)
@@ -93,7 +121,33 @@ class Pix2PixGAN(tf.Module):
     # No data-dependent Python control flow here, so autograph is off: it would
     # otherwise rewrite tf_keras's own call code on the first trace (15-30 s).
     @tf.function(autograph=False)
-    def train_step(self, input_image: tf.Tensor, target_image: tf.Tensor) -> Dict[str, tf.Tensor]:
+    def train_step(self, input_image, target_image) -> Dict[str, tf.Tensor]:
+        per_replica = self.strategy.run(self._replica_step, args=(input_image, target_image))
+        # Each replica's losses are already weighted by its share of the global batch.
+        return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for name, value in per_replica.items()}
+
+    def _replica_step(self, input_image: tf.Tensor, target_image: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """One replica's part of the step: its gradients, then the optimizers, which sum the
+        replicas' gradients before updating (tf.nn.compute_average_loss semantics)."""
+        local_batch = tf.cast(tf.shape(input_image)[0], tf.float32)
+        global_batch = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local_batch)
+        share = local_batch / global_batch
+        g_gradients, d_gradients, step_losses = self._gradients(input_image, target_image, share)
+        g_vars = self.generator.trainable_variables
+        d_vars = self.discriminator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(g_gradients, g_vars))
+        self.d_optimizer.apply_gradients(zip(d_gradients, d_vars))
+        return {name: value * share for name, value in step_losses.items()}
+
+    def _replica_gradients(self, input_image: tf.Tensor, target_image: tf.Tensor, share: tf.Tensor):
+        """Forward and backward passes on one replica's batch.
+
+        Every loss term is a mean over this replica's examples, so ``loss * share`` (share = local
+        batch / global batch) summed over replicas is the mean over the global batch: the gradients
+        summed by the optimizers equal the single-device step's. Returns G's and D's gradients
+        and the unweighted float32 losses.
+        """
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             generated = self.generator(input_image, training=True)
             real_logits = self.discriminator([input_image, target_image], training=True)
@@ -108,15 +162,18 @@ class Pix2PixGAN(tf.Module):
                                                       generated, lambda_gp=self.settings.lambda_gp)
             d_loss = losses.discriminator_loss(real_logits, fake_logits, gan_mode=self.settings.gan_mode,
                                                gradient_penalty=penalty)
-        g_vars = self.generator.trainable_variables
-        d_vars = self.discriminator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss["total"], g_vars), g_vars))
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss["total"], d_vars), d_vars))
-        return {
+            g_objective = precision.scale_loss(self.g_optimizer, g_loss["total"] * share)
+            d_objective = precision.scale_loss(self.d_optimizer, d_loss["total"] * share)
+        g_gradients = precision.unscale_gradients(
+            self.g_optimizer, g_tape.gradient(g_objective, self.generator.trainable_variables))
+        d_gradients = precision.unscale_gradients(
+            self.d_optimizer, d_tape.gradient(d_objective, self.discriminator.trainable_variables))
+        step_losses = {
             "g_total": g_loss["total"], "g_gan": g_loss["gan"], "g_l1": g_loss["l1"],
             "d_total": d_loss["total"], "d_real": d_loss["real"], "d_fake": d_loss["fake"],
             "d_gp": d_loss.get("gp", tf.constant(0.0)),
         }
+        return g_gradients, d_gradients, step_losses
 
 
 class NonFiniteLossError(RuntimeError):
@@ -146,6 +203,7 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
         collapse_watch: Optional[CollapseWatch] = None) -> List[EpochResult]:
     """Runs the remaining steps (resuming after the last checkpoint) and logs each epoch.
 
+    ``dataset`` yields global batches; they are split across the strategy's replicas.
     Checkpoints are numbered by global step, saved every ``checkpoint_every_steps``
     steps and at the end. A run resumed mid-epoch finishes that epoch's remaining steps.
     """
@@ -156,6 +214,7 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
         logging.info("%s resuming from checkpoint at step %d (epoch %d/%d)", LOG_PREFIX, start_step,
                      start_epoch, total_epochs)
     history: List[EpochResult] = []
+    distributed = distribution.distribute_dataset(gan.strategy, dataset)  # a new pass per iteration
     for epoch in range(start_epoch, total_epochs):
         learning_rate = settings.learning_rate * linear_decay_factor(epoch, settings.epochs, settings.epochs_decay)
         gan.set_learning_rate(learning_rate)
@@ -163,18 +222,19 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
         sums: Dict[str, float] = {}
         steps = 0
         to_run = (epoch + 1) * steps_per_epoch - int(gan.step.numpy())
-        for input_image, target_image in dataset.take(to_run):
+        for input_image, target_image in itertools.islice(distributed, to_run):
             step_losses = {name: float(value) for name, value in gan.train_step(input_image, target_image).items()}
             bad = [name for name, value in step_losses.items() if not math.isfinite(value)]
             if bad:  # stop at once: every further step would apply NaN updates
                 raise NonFiniteLossError(
-                    f"non-finite loss {bad} at epoch {epoch + 1}, step {int(gan.step) + 1}; the last good "
+                    f"non-finite loss {bad} at epoch {epoch + 1}, step {int(gan.step.numpy()) + 1}; the last good "
                     f"checkpoint is kept in {checkpoint_manager.directory}; lower trainer.learning_rate "
                     "or check the data")
             for name, value in step_losses.items():
                 sums[name] = sums.get(name, 0.0) + value
             steps += 1
-            global_step = int(gan.step.assign_add(1))
+            gan.step.assign_add(1)
+            global_step = int(gan.step.numpy())  # (a mirrored variable's assign returns per-replica values)
             gan.epoch.assign(global_step // steps_per_epoch)
             if collapse_watch:
                 collapse_watch.update(step_losses["d_total"], global_step)
@@ -196,8 +256,8 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
             LOG_PREFIX, epoch + 1, total_epochs, result.g_total, result.g_gan, result.g_l1,
             result.d_total, learning_rate, steps / max(result.seconds, 1e-9), eta)
         last_saved = checkpoint_manager.latest_checkpoint
-        if epoch + 1 == total_epochs and not (last_saved and last_saved.endswith(f"-{int(gan.step)}")):
-            checkpoint_manager.save(checkpoint_number=int(gan.step))
+        if epoch + 1 == total_epochs and not (last_saved and last_saved.endswith(f"-{int(gan.step.numpy())}")):
+            checkpoint_manager.save(checkpoint_number=int(gan.step.numpy()))
         if on_epoch_end:
             on_epoch_end(result)
     return history

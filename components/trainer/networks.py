@@ -41,6 +41,12 @@ MIN_UNET_IMAGE_SIZE = 16
 # The paper's 70x70 PatchGAN has three stride-2 convolutions.
 DEFAULT_DISCRIMINATOR_LAYERS = 3
 
+# The last layer of every network (G's tanh conv, D's logit conv) computes in
+# float32 whatever the Keras mixed-precision policy of the other layers: the
+# tanh and the logits feed the losses, and the export's signatures stay float32.
+# None would follow the policy; under the default float32 policy both agree.
+OUTPUT_DTYPE = "float32"
+
 # Norm layers. Scale (gamma) starts at N(1, 0.02) as in the reference PyTorch
 # init_weights; epsilon and momentum are PyTorch's defaults (Keras momentum
 # 0.9 == PyTorch momentum 0.1).
@@ -293,7 +299,7 @@ def build_unet_generator(image_size: int,
     outputs = tf.keras.layers.Conv2DTranspose(
         channels, KERNEL_SIZE, strides=DOWNSAMPLE_STRIDE, padding="same",
         activation="tanh", use_bias=True, kernel_initializer=_kernel_init(),
-        name="output_deconv")(x)
+        dtype=OUTPUT_DTYPE, name="output_deconv")(x)
     return tf.keras.Model(inputs=inputs, outputs=outputs, name=name)
 
 
@@ -363,11 +369,11 @@ def build_resnet_generator(image_size: int,
     outer_pad = RESNET_OUTER_KERNEL // 2
     inner_pad = RESNET_KERNEL // 2
 
-    def conv(filters, kernel, layer_name, strides=1, bias=use_bias, activation=None):
+    def conv(filters, kernel, layer_name, strides=1, bias=use_bias, activation=None, dtype=None):
         return tf.keras.layers.Conv2D(
             filters, kernel, strides=strides, padding="valid", use_bias=bias,
             activation=activation, kernel_initializer=_kernel_init(),
-            name=layer_name)
+            dtype=dtype, name=layer_name)
 
     inputs = tf.keras.Input(shape=(image_size, image_size, channels),
                             name="input_image")
@@ -413,7 +419,7 @@ def build_resnet_generator(image_size: int,
 
     x = ReflectionPadding2D(outer_pad, name="out_pad")(x)
     outputs = conv(channels, RESNET_OUTER_KERNEL, "out_conv", bias=True,
-                   activation="tanh")(x)
+                   activation="tanh", dtype=OUTPUT_DTYPE)(x)
     return tf.keras.Model(inputs=inputs, outputs=outputs, name=name)
 
 
@@ -534,7 +540,7 @@ def build_patchgan_discriminator(image_size: int,
     x = tf.keras.layers.ZeroPadding2D(name="logits_pad")(x)
     logits = tf.keras.layers.Conv2D(
         1, KERNEL_SIZE, strides=1, padding="valid", use_bias=True,
-        kernel_initializer=_kernel_init(), name="logits")(x)
+        kernel_initializer=_kernel_init(), dtype=OUTPUT_DTYPE, name="logits")(x)
     return tf.keras.Model(inputs=[input_image, target_image], outputs=logits,
                           name=name)
 
@@ -563,10 +569,10 @@ def build_pixel_discriminator(image_size: int,
     _check_norm(norm)
     use_bias = _use_bias(norm)
 
-    def pointwise(filters, layer_name, bias=use_bias):
+    def pointwise(filters, layer_name, bias=use_bias, dtype=None):
         return tf.keras.layers.Conv2D(
             filters, 1, use_bias=bias, kernel_initializer=_kernel_init(),
-            name=layer_name)
+            dtype=dtype, name=layer_name)
 
     input_image, target_image, x = _pair_inputs(image_size, channels)
     x = pointwise(ndf, "conv0_conv")(x)
@@ -574,7 +580,7 @@ def build_pixel_discriminator(image_size: int,
     x = pointwise(_filters(ndf, 1), "conv1_conv")(x)
     x = _norm_then(x, norm, "conv1_norm")
     x = tf.keras.layers.LeakyReLU(LEAKY_RELU_SLOPE, name="conv1_lrelu")(x)
-    logits = pointwise(1, "logits", bias=True)(x)
+    logits = pointwise(1, "logits", bias=True, dtype=OUTPUT_DTYPE)(x)
     return tf.keras.Model(inputs=[input_image, target_image], outputs=logits,
                           name=name)
 

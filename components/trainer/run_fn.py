@@ -18,7 +18,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import features, visuals
-from components.trainer import export, gan_trainer, input_pipeline, networks
+from components.trainer import distribution, export, gan_trainer, input_pipeline, networks
 from components.trainer.export import to_uint8
 from pipeline.config import ServingSettings, TrainerSettings, TransformSettings, section_from_dict
 
@@ -41,6 +41,8 @@ SAMPLE_COLUMNS = ("input", "generated", "target")
 def run_fn(fn_args: FnArgs) -> None:
     trainer = section_from_dict(TrainerSettings, fn_args.custom_config[TRAINER_SECTION], TRAINER_SECTION)
     transform = section_from_dict(TransformSettings, fn_args.custom_config[TRANSFORM_SECTION], TRANSFORM_SECTION)
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    strategy = distribution.build_strategy(trainer.distribution_strategy)
     tf.keras.utils.set_random_seed(trainer.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
 
@@ -55,26 +57,36 @@ def run_fn(fn_args: FnArgs) -> None:
         cache=trainer.cache_dataset, seed=trainer.seed)
     samples = input_pipeline.first_pairs(fn_args.eval_files, tft_output, trainer.sample_images)
 
-    gan = gan_trainer.Pix2PixGAN(trainer, transform.image_size, transform.channels)
+    gan = gan_trainer.Pix2PixGAN(trainer, transform.image_size, transform.channels, strategy=strategy)
     total_epochs = trainer.epochs + trainer.epochs_decay
     logging.info("%s %d training pairs, batch %d, %d steps/epoch, %d epochs (%d + %d decay)",
                  gan_trainer.LOG_PREFIX, num_train, trainer.batch_size, steps_per_epoch,
                  total_epochs, trainer.epochs, trainer.epochs_decay)
+    logging.info("%s %s strategy, %d replica(s)%s; precision %s; XLA %s", gan_trainer.LOG_PREFIX,
+                 trainer.distribution_strategy, strategy.num_replicas_in_sync,
+                 "" if distribution.is_chief(strategy) else " (this worker is not the chief: its outputs "
+                 "go to a temporary folder)", trainer.mixed_precision, "on" if trainer.jit_compile else "off")
     logging.info("%s generator %s: %s parameters; discriminator %s: %s parameters",
                  gan_trainer.LOG_PREFIX, gan.generator.name, f"{networks.count_parameters(gan.generator):,}",
                  gan.discriminator.name, f"{networks.count_parameters(gan.discriminator):,}")
 
-    run_dir = fn_args.model_run_dir
+    # With several workers only the chief writes the real folders; every other worker runs the
+    # same code (saves are collective) into throw-away folders of its own.
+    run_dir = distribution.write_dir(fn_args.model_run_dir, strategy)
+    serving_model_dir = distribution.write_dir(fn_args.serving_model_dir, strategy)
+    tf.io.gfile.makedirs(run_dir)
     checkpoint = gan.checkpoint()
     # Checkpoints live outside this execution's ModelRun, keyed by everything that
     # determines training, so a re-run after an interruption finds and resumes them.
-    work_dir = os.path.join(fn_args.custom_config[CHECKPOINT_ROOT], training_fingerprint(fn_args))
+    real_work_dir = os.path.join(fn_args.custom_config[CHECKPOINT_ROOT], training_fingerprint(fn_args))
+    work_dir = distribution.write_dir(real_work_dir, strategy)
     tf.io.gfile.makedirs(work_dir)
     manager = tf.train.CheckpointManager(checkpoint, work_dir, max_to_keep=2)
     history = []
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        history = _read_history(work_dir, up_to_epoch=int(gan.epoch.numpy()))
+    latest = tf.train.latest_checkpoint(real_work_dir)  # every worker resumes from the chief's
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+        history = _read_history(real_work_dir, up_to_epoch=int(gan.epoch.numpy()))
     elif trainer.warm_start and fn_args.base_model:
         warm_start_generator(gan.generator, fn_args.base_model)
     writer = tf.summary.create_file_writer(os.path.join(run_dir, TENSORBOARD_DIR))
@@ -106,10 +118,15 @@ def run_fn(fn_args: FnArgs) -> None:
     writer.flush()
     _write_history(run_dir, history)
     serving = section_from_dict(ServingSettings, fn_args.custom_config[SERVING_SECTION], SERVING_SECTION)
-    export.export_generator(gan.generator, tft_output, fn_args.serving_model_dir,
+    export.export_generator(gan.generator, tft_output, serving_model_dir,
                             max_input_pixels=serving.max_input_pixels, output_size=serving.output_size)
-    logging.info("%s exported the generator to %s", gan_trainer.LOG_PREFIX, fn_args.serving_model_dir)
-    _archive_checkpoints(work_dir, os.path.join(run_dir, CHECKPOINT_DIR))
+    logging.info("%s exported the generator to %s", gan_trainer.LOG_PREFIX, serving_model_dir)
+    if distribution.is_chief(strategy):
+        _archive_checkpoints(work_dir, os.path.join(run_dir, CHECKPOINT_DIR))
+    else:
+        for path, real in ((work_dir, real_work_dir), (run_dir, fn_args.model_run_dir),
+                           (serving_model_dir, fn_args.serving_model_dir)):
+            distribution.remove_worker_dir(path, real)
 
 
 def training_fingerprint(fn_args: FnArgs) -> str:
