@@ -7,17 +7,25 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= pipeline_config.yaml
 ARGS ?=
+PROFILE ?= vertex
+COMPILED_VERTEX := build/pix2pix_pipeline.json
+COMPILED_KUBEFLOW := build/pix2pix_pipeline.yaml
+# The image tag comes from the profile in the config: one source of truth.
+IMAGE = $(shell $(PY) -m pipeline image --config $(CONFIG) --profile $(PROFILE))
 
 # TF 2.16's tf.keras is Keras 3; TFT's TransformFeaturesLayer needs Keras 2 (tf_keras).
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run test bench lock clean help
+.PHONY: setup run test bench lock clean help compile-vertex compile-kubeflow build-image push-image
 
 help:
 	@echo "make run    - set up if needed, generate the embedded dataset if absent, run the pipeline"
 	@echo "make test   - set up if needed, run the test suite"
 	@echo "make bench  - benchmarks (not tests): train step, serving latency, ingestion; tables in benchmarks/results/"
+	@echo "make compile-vertex   - compile the pipeline for Vertex AI Pipelines -> $(COMPILED_VERTEX) (offline)"
+	@echo "make compile-kubeflow - compile it for Kubeflow Pipelines v2 -> $(COMPILED_KUBEFLOW) (offline)"
+	@echo "make push-image       - build the pipeline's container image and push it (tag: PROFILE's image)"
 	@echo "make lock   - re-resolve requirements.in into requirements.lock"
 	@echo "make clean  - remove pipeline outputs (build/, serving_model/), keep the venv"
 
@@ -40,6 +48,19 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests $(ARGS)
+
+# Vertex AI / Kubeflow: the same pipeline, compiled offline; submit/schedule with `python -m pipeline`.
+compile-vertex: $(STAMP)
+	$(PY) -m pipeline compile --config $(CONFIG) --profile vertex --output $(COMPILED_VERTEX) $(ARGS)
+
+compile-kubeflow: $(STAMP)
+	$(PY) -m pipeline compile --config $(CONFIG) --profile kubeflow --output $(COMPILED_KUBEFLOW) $(ARGS)
+
+build-image: $(STAMP)
+	docker build -t "$(IMAGE)" .
+
+push-image: build-image
+	docker push "$(IMAGE)"
 
 # Benchmarks live apart from the tests: they print a table and write it to benchmarks/results/.
 bench: $(STAMP)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import os
 import sys
 import time
+import warnings
 from typing import List, Optional
 
 from pipeline import logs
@@ -14,25 +16,50 @@ from pipeline.config import ConfigError, load_config
 DEFAULT_CONFIG = "pipeline_config.yaml"
 
 
+COMPILED_DEFAULT = "build/pix2pix_pipeline.json"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run the whole pipeline locally (LocalDagRunner, Beam DirectRunner)")
-    run.add_argument("--config", default=DEFAULT_CONFIG, help="pipeline config YAML (default: %(default)s)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                     help="override one config value (repeatable), e.g. --set trainer.epochs=1")
+    def command(name: str, help_text: str, default_profile: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--config", default=DEFAULT_CONFIG, help="pipeline config YAML (default: %(default)s)")
+        sub.add_argument("--profile", default=default_profile,
+                         help="profile under 'profiles:' in the config (default: %(default)s)")
+        sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                         help="override one config value (repeatable), e.g. --set trainer.epochs=1")
+        return sub
 
-    summary = commands.add_parser("model-summary", help="print the networks and parameter counts, no training")
-    summary.add_argument("--config", default=DEFAULT_CONFIG)
-    summary.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    command("run", "run the whole pipeline locally (LocalDagRunner, Beam DirectRunner)", "local")
+
+    summary = command("model-summary", "print the networks and parameter counts, no training", "local")
     summary.add_argument("--image-size", type=int, default=None,
                          help="image size to build the nets at (default: transform.image_size)")
+
+    compile_ = command("compile", "compile for Vertex AI / Kubeflow Pipelines (offline, no credentials)", "vertex")
+    compile_.add_argument("--output", default=COMPILED_DEFAULT, help="file to write (default: %(default)s)")
+
+    for name, help_text in (("submit", "compile, then start one run on Vertex AI / Kubeflow Pipelines"),
+                            ("schedule", "compile, then create the profile's recurring schedule")):
+        sub = command(name, help_text, "vertex")
+        sub.add_argument("--output", default=COMPILED_DEFAULT, help="compiled file (default: %(default)s)")
+        sub.add_argument("--dry-run", action="store_true", help="compile and show what would be sent; send nothing")
+
+    command("image", "print the profile's container image (for `make build-image` / `make push-image`)", "vertex")
     return parser
 
 
+def _load(args):
+    return load_config(args.config, args.overrides, profile=args.profile)
+
+
 def cmd_run(args) -> int:
-    config = load_config(args.config, args.overrides)
+    config = _load(args)
+    if config.profile.runner != "local":
+        raise ConfigError(f"--profile {args.profile}: its runner is {config.profile.runner!r}; `run` runs here. "
+                          f"Use `python -m pipeline submit --profile {args.profile}` (or compile / schedule)")
     log_file = logs.configure(os.path.join(config.resolve(config.pipeline.log_dir),
                                            time.strftime("run-%Y%m%d-%H%M%S.log")))
     from pipeline import local_runner  # heavy imports after the config is known to be valid
@@ -53,7 +80,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_model_summary(args) -> int:
-    config = load_config(args.config, args.overrides)
+    config = _load(args)
     from components.trainer import networks
 
     size = args.image_size or config.transform.image_size
@@ -68,10 +95,72 @@ def cmd_model_summary(args) -> int:
     return 0
 
 
+def cmd_compile(args) -> int:
+    config = _load(args)
+    from pipeline import kubeflow_runner  # heavy imports after the config is known to be valid
+
+    path = kubeflow_runner.compile_pipeline(config, args.output)
+    print(f"compiled for {config.profile.runner} (profile {config.profile_name}, image {config.profile.image}): {path}")
+    for key in kubeflow_runner.local_paths(config):
+        print(f"note: {key} is a local path; fine for compiling, a {config.profile.runner} run needs a gs:// URI",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_submit_or_schedule(args) -> int:
+    config = _load(args)
+    from pipeline import kubeflow_runner
+
+    path = kubeflow_runner.compile_pipeline(config, args.output)
+    print(f"compiled: {path}")
+    scheduling = args.command == "schedule"
+    if config.profile.runner == "vertex":
+        from pipeline import vertex_client as client
+        if scheduling:
+            print("\n".join(client.describe_schedule(config, datetime.datetime.now(datetime.timezone.utc))))
+        if args.dry_run:
+            client.check_submittable(config)
+            job = client.pipeline_job(config, path, credentials=_offline_credentials())
+            print(f"dry run: would {'schedule' if scheduling else 'submit'} {config.pipeline.name!r} in "
+                  f"projects/{config.profile.project}/locations/{config.profile.region} "
+                  f"({len(job.pipeline_spec['root']['dag']['tasks'])} tasks); nothing sent")
+            return 0
+    else:
+        from pipeline import kfp_client as client
+        if scheduling:
+            print(f"recurring run: cron {client.kfp_cron(config)!r} (KFP: seconds first, UTC)")
+        if args.dry_run:
+            print(f"dry run: would send {path} to {config.profile.kfp_host}; nothing sent")
+            return 0
+    result = client.create_schedule(config, path) if scheduling else client.submit(config, path)
+    print(f"{'scheduled' if scheduling else 'submitted'}: {getattr(result, 'resource_name', result)}")
+    return 0
+
+
+def cmd_image(args) -> int:
+    config = _load(args)
+    if not config.profile.image:
+        raise ConfigError(f"profiles.{args.profile}.image: not set")
+    print(config.profile.image)
+    return 0
+
+
+def _offline_credentials():
+    from google.auth.credentials import AnonymousCredentials
+
+    return AnonymousCredentials()
+
+
+COMMANDS = {"run": cmd_run, "model-summary": cmd_model_summary, "compile": cmd_compile,
+            "submit": cmd_submit_or_schedule, "schedule": cmd_submit_or_schedule, "image": cmd_image}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    # google-cloud-* warn at import that Python 3.10 gets no new releases: TFX 1.16 needs 3.10.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
     try:
-        return {"run": cmd_run, "model-summary": cmd_model_summary}[args.command](args)
+        return COMMANDS[args.command](args)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return 2

@@ -64,6 +64,7 @@ class DataSettings:
     direction: Literal["AtoB", "BtoA"]
     image_extensions: List[str]
     tfrecord_extensions: List[str]
+    split_mode: Literal["auto", "folders", "hash"]
     split_folders: Dict[str, str]
     split_ratios: Dict[str, int]
     size_mismatch: Literal["resize", "reject"]
@@ -274,6 +275,122 @@ class BeamSettings:
         ]
 
 
+# --------------------------------------------------------------------------- #
+# Profiles: where and how the same pipeline runs (local, Vertex AI, Kubeflow).
+# --------------------------------------------------------------------------- #
+RUNNERS = ("local", "vertex", "kubeflow")
+REMOTE_RUNNERS = ("vertex", "kubeflow")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataflowSettings:
+    """Beam args for the DataflowRunner; every Beam-based component uses them."""
+
+    temp_location: str
+    machine_type: str
+    max_num_workers: int
+    region: Optional[str] = None          # default: the profile's region
+    disk_size_gb: Optional[int] = None
+    subnetwork: Optional[str] = None
+    extra_args: List[str] = dataclasses.field(default_factory=list)
+
+    def validate(self, key: str) -> None:
+        _require(self.temp_location.startswith("gs://"), f"{key}.temp_location", self.temp_location,
+                 "a gs:// URI (Dataflow stages and writes temporary files there)")
+        _require(self.max_num_workers >= 1, f"{key}.max_num_workers", self.max_num_workers, "an integer >= 1")
+        _require(self.disk_size_gb is None or self.disk_size_gb >= 10, f"{key}.disk_size_gb",
+                 self.disk_size_gb, "an integer >= 10, or null for Dataflow's default")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceSettings:
+    """The machine one pipeline step asks for (the step's container resource spec)."""
+
+    accelerator_type: Optional[str] = None   # e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100
+    accelerator_count: int = 0
+    cpu_limit: Optional[float] = None        # vCPUs
+    memory_limit_gib: Optional[float] = None
+
+    def validate(self, key: str) -> None:
+        if self.accelerator_type is not None:
+            _require(self.accelerator_type.replace("_", "").isalnum()
+                     and self.accelerator_type == self.accelerator_type.upper(),
+                     f"{key}.accelerator_type", self.accelerator_type,
+                     "an accelerator name such as NVIDIA_TESLA_T4, NVIDIA_L4 or NVIDIA_TESLA_A100")
+            _require(self.accelerator_count >= 1, f"{key}.accelerator_count", self.accelerator_count,
+                     "an integer >= 1 when accelerator_type is set")
+        else:
+            _require(self.accelerator_count == 0, f"{key}.accelerator_count", self.accelerator_count,
+                     "0 without an accelerator_type (name the GPU type too)")
+        for name in ("cpu_limit", "memory_limit_gib"):
+            value = getattr(self, name)
+            _require(value is None or value > 0, f"{key}.{name}", value, "a number > 0, or null")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleSettings:
+    """When the remote runner starts the pipeline on its own."""
+
+    cron: str                             # five fields: minute hour day-of-month month day-of-week
+    time_zone: str = "UTC"                # IANA name, e.g. Europe/Berlin
+    display_name: Optional[str] = None    # default: <pipeline.name>-schedule
+    max_concurrent_runs: int = 1
+    max_runs: Optional[int] = None        # null: until deleted
+
+    def validate(self, key: str) -> None:
+        from pipeline import cron  # leaf module, no imports back
+
+        try:
+            cron.parse(self.cron)
+        except cron.CronError as error:
+            raise ConfigError(f"{key}.cron: got {self.cron!r}; {error}") from None
+        try:
+            cron.time_zone(self.time_zone)
+        except cron.CronError as error:
+            raise ConfigError(f"{key}.time_zone: {error}") from None
+        _require(self.max_concurrent_runs >= 1, f"{key}.max_concurrent_runs", self.max_concurrent_runs,
+                 "an integer >= 1")
+        _require(self.max_runs is None or self.max_runs >= 1, f"{key}.max_runs", self.max_runs,
+                 "an integer >= 1, or null for no limit")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileSettings:
+    """One entry of ``profiles:``: the runner and everything it needs besides the pipeline's settings."""
+
+    runner: Literal["local", "vertex", "kubeflow"]
+    project: Optional[str] = None            # vertex: GCP project
+    region: Optional[str] = None             # vertex: Vertex AI / Dataflow region
+    service_account: Optional[str] = None    # the identity the pipeline's steps run as
+    image: Optional[str] = None              # container image every step runs in (see Dockerfile)
+    kfp_host: Optional[str] = None           # kubeflow: the Kubeflow Pipelines API endpoint
+    experiment: Optional[str] = None         # kubeflow: KFP experiment the runs are filed under
+    dataflow: Optional[DataflowSettings] = None             # null: Beam's DirectRunner inside each step
+    trainer_resources: Optional[ResourceSettings] = None    # the Trainer step's GPU, CPU and memory
+    schedule: Optional[ScheduleSettings] = None
+
+    def validate(self, key: str) -> None:
+        if self.runner == "local":
+            for name in ("image", "dataflow", "trainer_resources", "schedule", "kfp_host"):
+                _require(getattr(self, name) is None, f"{key}.{name}", "set",
+                         "nothing for the local runner (it runs here, with Beam's DirectRunner); "
+                         "use a vertex or kubeflow profile")
+            return
+        _require(self.image is not None, f"{key}.image", None,
+                 "the container image the steps run in, e.g. us-docker.pkg.dev/PROJECT/REPO/pix2pix-tfx:TAG")
+        if self.runner == "vertex":
+            _require(self.project is not None, f"{key}.project", None, "the GCP project id")
+            _require(self.region is not None, f"{key}.region", None, "a Vertex AI region, e.g. us-central1")
+        if self.dataflow is not None:
+            _require(self.project is not None and (self.dataflow.region or self.region) is not None,
+                     f"{key}.dataflow", "set", "project and region (in the profile or dataflow.region) "
+                     "for the DataflowRunner")
+
+
+DEFAULT_PROFILES = {"local": {"runner": "local"}}
+PROFILE_OVERRIDES = "overrides"   # profiles.<name>.overrides: {section.key: value} applied to the config
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     pipeline: PipelineSettings
@@ -285,6 +402,8 @@ class Config:
     serving: ServingSettings
     beam: BeamSettings
     source: str = ""  # the file it was loaded from, for messages
+    profile_name: str = "local"
+    profile: ProfileSettings = ProfileSettings(runner="local")
 
     def __post_init__(self) -> None:
         # Cross-section rules between the image size and the networks.
@@ -312,8 +431,12 @@ class Config:
 # --------------------------------------------------------------------------- #
 # Loading
 # --------------------------------------------------------------------------- #
-def load_config(path: str, overrides: Sequence[str] = ()) -> Config:
-    """Reads the YAML file, applies ``section.key=value`` overrides, validates."""
+def load_config(path: str, overrides: Sequence[str] = (), profile: str = "local") -> Config:
+    """Reads the YAML file, applies the profile's and the ``section.key=value`` overrides, validates.
+
+    A profile's ``overrides`` (e.g. a gs:// pipeline.root for Vertex) apply first;
+    ``--set`` on the command line wins over both the file and the profile.
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             raw = yaml.safe_load(handle)
@@ -323,15 +446,44 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> Config:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(raw).__name__}")
-    for override in overrides:
-        apply_override(raw, override)
-    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
     try:
+        for override in overrides:
+            apply_override(raw, override)
+        profile_settings = _apply_profile(raw, profile, cli_keys={o.partition("=")[0].strip() for o in overrides})
+        sections = {f.name: f for f in dataclasses.fields(Config) if f.name not in _NOT_SECTIONS}
         _check_keys(raw, sections, where="top level")
         values = {name: _convert(raw[name], field.type, name) for name, field in sections.items()}
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
-    return Config(**values, source=os.path.abspath(path))
+    return Config(**values, source=os.path.abspath(path), profile_name=profile, profile=profile_settings)
+
+
+_NOT_SECTIONS = ("source", "profile_name", "profile")
+
+
+def _apply_profile(raw: Dict[str, Any], name: str, cli_keys: set) -> ProfileSettings:
+    """Takes ``profiles`` out of the raw config, applies the chosen one's overrides, returns its settings."""
+    profiles = raw.pop("profiles", None) or DEFAULT_PROFILES
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"profiles: expected a mapping of profile name -> settings, got {profiles!r}")
+    if name not in profiles:
+        raise ConfigError(f"--profile {name!r}: no such profile; profiles in the config: {sorted(profiles)}")
+    key = f"profiles.{name}"
+    chosen = profiles[name]
+    if not isinstance(chosen, dict):
+        raise ConfigError(f"{key}: expected a mapping, got {chosen!r}")
+    chosen = dict(chosen)
+    profile_overrides = chosen.pop(PROFILE_OVERRIDES, None) or {}
+    if not isinstance(profile_overrides, dict):
+        raise ConfigError(f"{key}.{PROFILE_OVERRIDES}: expected a mapping of section.key -> value, "
+                          f"got {profile_overrides!r}")
+    for dotted, value in profile_overrides.items():
+        if str(dotted).split(".")[0] == "profiles" or "." not in str(dotted):
+            raise ConfigError(f"{key}.{PROFILE_OVERRIDES}: {dotted!r} is not a section.key of the pipeline's "
+                              "settings (e.g. pipeline.root)")
+        if dotted not in cli_keys:  # --set wins
+            _set_value(raw, str(dotted), value, where=f"{key}.{PROFILE_OVERRIDES}.{dotted}")
+    return _convert(chosen, ProfileSettings, key)
 
 
 def apply_override(raw: Dict[str, Any], override: str) -> None:
@@ -339,18 +491,23 @@ def apply_override(raw: Dict[str, Any], override: str) -> None:
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {override!r}: expected section.key=value, e.g. trainer.epochs=1")
-    parts = key.strip().split(".")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {override!r}: the value is not valid YAML: {error}") from None
+    _set_value(raw, key.strip(), value, where=f"--set {override!r}")
+
+
+def _set_value(raw: Dict[str, Any], dotted: str, value: Any, where: str) -> None:
+    """Sets ``a.b.c`` in the raw mapping; every part but the last must be an existing section."""
+    parts = dotted.split(".")
     node = raw
     for depth, part in enumerate(parts[:-1]):
         child = node.get(part) if isinstance(node, dict) else None
         if not isinstance(child, dict):
-            where = ".".join(parts[: depth + 1])
-            raise ConfigError(f"--set {override!r}: {where!r} is not a section of the config")
+            raise ConfigError(f"{where}: {'.'.join(parts[: depth + 1])!r} is not a section of the config")
         node = child
-    try:
-        node[parts[-1]] = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"--set {override!r}: the value is not valid YAML: {error}") from None
+    node[parts[-1]] = value
 
 
 def section_from_dict(cls, data: Mapping[str, Any], key: str):

@@ -45,6 +45,13 @@ def ensure_dataset(config: Config) -> str:
         split_folders = layout.find_split_folders(dataset_dir, data.split_folders, data.REQUIRED_SPLITS)
     except layout.DatasetLayoutError as error:
         raise ConfigError(f"data.split_folders: {error}") from None
+    if data.split_mode == "folders":
+        missing = [f"{folder}/ ({split})" for split, folder in data.split_folders.items() if split not in split_folders]
+        if missing:
+            raise ConfigError(f"data.split_folders: data.split_mode is folders but {dataset_dir} has no files under "
+                              f"{', '.join(missing)}; remove those entries or set data.split_mode: auto")
+    elif data.split_mode == "hash":
+        split_folders = {}
     if data.layout == layout.TWO_FOLDER:
         for parent in [os.path.join(dataset_dir, folder) for folder in split_folders.values()] or [dataset_dir]:
             for sub_key in ("input_subdir", "target_subdir"):

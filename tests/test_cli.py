@@ -50,3 +50,31 @@ def test_a_failing_component_ends_with_its_message_and_the_log_path_not_a_traceb
     assert "Traceback" not in result.stderr
     log_file = result.stderr.rsplit("full log, with the traceback: ", 1)[1].strip()
     assert "Traceback" in open(log_file).read()
+
+
+def test_compile_for_vertex_writes_the_pipeline_job_offline(tmp_path):
+    output = tmp_path / "pix2pix_pipeline.json"
+    result = run_cli("compile", "--profile", "vertex", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    assert f"compiled for vertex (profile vertex" in result.stdout and output.exists()
+    assert '"pipelineSpec"' in output.read_text()
+
+
+def test_schedule_dry_run_shows_the_next_runs_and_sends_nothing(tmp_path):
+    result = run_cli("schedule", "--profile", "vertex", "--dry-run", "--output", str(tmp_path / "job.json"))
+    assert result.returncode == 0, result.stderr
+    assert "cron 'TZ=Europe/Berlin 0 3 * * 1'" in result.stdout and "next run: " in result.stdout
+    assert "nothing sent" in result.stdout
+
+
+def test_run_refuses_a_remote_profile_and_compile_a_local_one():
+    result = run_cli("run", "--profile", "vertex")
+    assert result.returncode == 2 and "use `python -m pipeline submit --profile vertex`" in result.stderr.lower()
+    result = run_cli("compile", "--profile", "local")
+    assert result.returncode == 2 and "compile/submit/schedule need a profile whose runner is" in result.stderr
+
+
+def test_image_prints_the_profile_image_for_make():
+    result = run_cli("image", "--profile", "vertex")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "us-central1-docker.pkg.dev/my-gcp-project/pix2pix/pix2pix-tfx:latest"

@@ -21,3 +21,10 @@ def test_setup_is_skipped_when_the_lock_is_installed():
     assert result.returncode == 0
     assert "pip install" not in result.stdout        # the venv stamp is newer than the lock
     assert "-m pipeline run --config pipeline_config.yaml" in result.stdout
+
+
+def test_compile_vertex_writes_the_documented_file():
+    result = subprocess.run(["make", "-n", "compile-vertex"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "-m pipeline compile --config pipeline_config.yaml --profile vertex --output build/pix2pix_pipeline.json" \
+        in result.stdout

@@ -13,7 +13,7 @@ from pipeline.config import DataSettings, section_from_dict
 
 
 def create_paired_image_example_gen(dataset_dir: str, data_section: Dict[str, Any]) -> FileBasedExampleGen:
-    """One input split per split folder found (``val/`` -> ``eval``), else a hash split on pair_id.
+    """One input split per split folder (``val/`` -> ``eval``), or a hash split on pair_id (data.split_mode).
 
     ``data_section`` is the config's ``data`` section as a dict; it is
     re-validated here and again in the executor, which receives it whole.
@@ -21,7 +21,12 @@ def create_paired_image_example_gen(dataset_dir: str, data_section: Dict[str, An
     ``train``/``eval``.
     """
     settings: DataSettings = section_from_dict(DataSettings, data_section, "data")
-    present = layout.find_split_folders(dataset_dir, settings.split_folders, DataSettings.REQUIRED_SPLITS)
+    if settings.split_mode == "auto":  # looks at the dataset now, so only where the pipeline also runs
+        present = layout.find_split_folders(dataset_dir, settings.split_folders, DataSettings.REQUIRED_SPLITS)
+    elif settings.split_mode == "folders":
+        present = dict(settings.split_folders)
+    else:
+        present = {}
     input_config = example_gen_pb2.Input(splits=[
         example_gen_pb2.Input.Split(name=name, pattern=pattern)
         for name, pattern in layout.input_splits(settings.layout, present)])
