@@ -5,7 +5,9 @@ policy; the ETA ignores the tracing epoch; one train step updates both networks
 and reports consistent losses; ``fit`` runs the epochs, reports each one, sets
 the decayed learning rate, checkpoints on schedule and at the end, resumes after
 the last checkpoint, stops on a non-finite loss keeping the last good
-checkpoint, and refuses a dataset without a full batch.
+checkpoint, and refuses a dataset without a full batch; every strategy, precision
+and XLA option trains a few steps (their exact behaviour: test_distribution,
+test_mixed_precision, test_xla).
 
 Networks are tiny (16x16 images, ngf = ndf = 4) so the file runs in seconds;
 each Pix2PixGAN traces its train step once, so the tests build as few as they can.
@@ -297,3 +299,25 @@ def test_every_network_and_objective_option_trains_a_step(generator, discriminat
     out = gan.train_step(*[tf.constant(x) for x in (random_images(2, 1), random_images(2, 2))])
     assert all(np.isfinite(float(v)) for v in out.values())
     assert (float(out["d_gp"]) > 0.0) == (gan_mode == "wgangp")
+
+
+@pytest.mark.parametrize("option", [
+    {"distribution_strategy": "default"},
+    {"distribution_strategy": "mirrored"},  # the local devices: one CPU here (two: test_distribution)
+    {"mixed_precision": "float32"},
+    {"mixed_precision": "mixed_float16"},
+    {"mixed_precision": "mixed_bfloat16"},
+    {"jit_compile": True},
+    {"distribution_strategy": "mirrored", "mixed_precision": "mixed_bfloat16", "jit_compile": True},
+], ids=lambda option: ",".join(f"{key}={value}" for key, value in option.items()))
+def test_every_strategy_precision_and_xla_option_trains_a_few_steps(option, tmp_path):
+    """multi_worker_mirrored needs TF_CONFIG before TensorFlow starts: tests/test_distribution.py
+    trains it in fresh processes."""
+    tf.keras.utils.set_random_seed(0)
+    gan = Pix2PixGAN(tiny_settings(**option), TINY_IMAGE_SIZE, CHANNELS)
+    _, manager = checkpoint_and_manager(gan, tmp_path / "checkpoints")
+    history = fit(gan, in_memory_dataset(6, batch_size=2), steps_per_epoch=3, total_epochs=1,
+                  checkpoint_manager=manager, checkpoint_every_steps=2)
+    losses = history[0].as_dict()
+    assert history[0].steps == 3 and all(np.isfinite(losses[name]) for name in LOSS_KEYS), losses
+    assert checkpoint_numbers(manager) == [2, 3]
