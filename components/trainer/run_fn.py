@@ -18,7 +18,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import features, visuals
-from components.trainer import distribution, export, gan_trainer, input_pipeline, networks
+from components.trainer import distribution, export, flops, gan_trainer, input_pipeline, networks
 from components.trainer.export import to_uint8
 from pipeline.config import ServingSettings, TrainerSettings, TransformSettings, section_from_dict
 
@@ -69,6 +69,9 @@ def run_fn(fn_args: FnArgs) -> None:
     logging.info("%s generator %s: %s parameters; discriminator %s: %s parameters",
                  gan_trainer.LOG_PREFIX, gan.generator.name, f"{networks.count_parameters(gan.generator):,}",
                  gan.discriminator.name, f"{networks.count_parameters(gan.discriminator):,}")
+    logging.info("%s train step: %.1f GFLOP per batch of %d (convolutions, counted analytically)",
+                 gan_trainer.LOG_PREFIX, flops.train_step_flops(gan.generator, gan.discriminator, trainer.batch_size,
+                                                                trainer.gan_mode).total / 1e9, trainer.batch_size)
 
     # With several workers only the chief writes the real folders; every other worker runs the
     # same code (saves are collective) into throw-away folders of its own.
