@@ -25,11 +25,11 @@ def machine_description() -> str:
         return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s)"
 
 
-def matmul_peak_gflops() -> float:
-    """Best float32 matmul rate TensorFlow reaches here: the yardstick for 'fraction of peak'."""
+def matmul_peak_gflops(dtype: str = "float32") -> float:
+    """Best matmul rate TensorFlow reaches here in ``dtype``: the yardstick for 'fraction of peak'."""
     import tensorflow as tf
 
-    a = tf.random.normal([PEAK_MATRIX_SIZE, PEAK_MATRIX_SIZE])
+    a = tf.cast(tf.random.normal([PEAK_MATRIX_SIZE, PEAK_MATRIX_SIZE]), dtype)
     _ = tf.matmul(a, a).numpy()
     best = 0.0
     for _ in range(PEAK_ROUNDS):

@@ -42,25 +42,6 @@ VARIANTS = {
 }
 
 
-def bfloat16_matmul_peak_gflops() -> float:
-    """Best bfloat16 matmul rate here (the yardstick for bfloat16 steps), measured as the float32 one."""
-    import tensorflow as tf
-
-    from benchmarks import machine
-
-    a = tf.cast(tf.random.normal([machine.PEAK_MATRIX_SIZE] * 2), tf.bfloat16)
-    _ = tf.matmul(a, a).numpy()
-    best = 0.0
-    for _ in range(machine.PEAK_ROUNDS):
-        start = time.perf_counter()
-        for _ in range(machine.PEAK_REPEATS):
-            out = tf.matmul(a, a)
-        _ = out.numpy()
-        seconds = time.perf_counter() - start
-        best = max(best, 2 * machine.PEAK_MATRIX_SIZE ** 3 * machine.PEAK_REPEATS / seconds / 1e9)
-    return best
-
-
 def plain_step(gan, input_image, target_image):
     """The textbook eager loop: same networks, losses and optimizers, no tf.function."""
     import tensorflow as tf
@@ -112,7 +93,7 @@ def main(argv=None) -> int:
                                    n_layers_d=3)
     batch_sizes = args.batch_sizes or sorted({1, settings.batch_size})
     peak = matmul_peak_gflops()
-    peaks = {"float32": peak, "mixed_bfloat16": bfloat16_matmul_peak_gflops()}
+    peaks = {"float32": peak, "mixed_bfloat16": matmul_peak_gflops("bfloat16")}
     rows, variant_rows = [], []
     for batch in batch_sizes:
         tf.keras.utils.set_random_seed(0)
