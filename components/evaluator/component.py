@@ -4,58 +4,44 @@ TFX's Evaluator/TFMA is built for scalar predictions; image-to-image quality
 (L1, PSNR, SSIM over whole images) is simpler and faster as a custom component.
 It writes the same artifact types as TFX's Evaluator: a ``ModelEvaluation`` and
 a ``ModelBlessing`` with the ``blessed``/``current_model_id`` custom properties
-that TFX's Pusher and ``LatestBlessedModelStrategy`` read, so both work unchanged.
+that TFX's Pusher and ``LatestBlessedModelStrategy`` read, so both work unchanged,
+locally and on Vertex AI (see ``tfx_executor``).
 """
+from typing import Optional
 
-import json
-import os
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
-from tfx.types import artifact_utils, standard_artifacts
-from tfx.utils import io_utils, path_utils
-
-from components.evaluator import executor
-from components.trainer.run_fn import LOSS_CURVES  # the Trainer writes it into ModelRun
-from pipeline.config import EvaluatorSettings, section_from_dict
-
-EVAL_SPLIT = "eval"
-BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
+from components.evaluator import tfx_executor
 
 
-@component
-def ImageQualityEvaluator(  # pylint: disable=invalid-name
-        examples: InputArtifact[standard_artifacts.Examples],
-        model: InputArtifact[standard_artifacts.Model],
-        evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
-        blessing: OutputArtifact[standard_artifacts.ModelBlessing],
-        evaluator_config: Parameter[str],
-        model_run: InputArtifact[standard_artifacts.ModelRun] = None,
-        baseline_model: InputArtifact[standard_artifacts.Model] = None,
-) -> None:
+class ImageQualityEvaluatorSpec(types.ComponentSpec):
+    PARAMETERS = {tfx_executor.EVALUATOR_CONFIG: ExecutionParameter(type=str)}
+    INPUTS = {
+        tfx_executor.EXAMPLES: ChannelParameter(type=standard_artifacts.Examples),
+        tfx_executor.MODEL: ChannelParameter(type=standard_artifacts.Model),
+        tfx_executor.MODEL_RUN: ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
+        tfx_executor.BASELINE_MODEL: ChannelParameter(type=standard_artifacts.Model, optional=True),
+    }
+    OUTPUTS = {
+        tfx_executor.EVALUATION: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        tfx_executor.BLESSING: ChannelParameter(type=standard_artifacts.ModelBlessing),
+    }
+
+
+class ImageQualityEvaluator(base_component.BaseComponent):
     """Scores ``model`` on the eval split and blesses it if all thresholds pass."""
-    settings = section_from_dict(EvaluatorSettings, json.loads(evaluator_config), "evaluator")
-    eval_pattern = os.path.join(artifact_utils.get_split_uri([examples], EVAL_SPLIT), "*")
-    # A cached Trainer hands over the model that is already the last blessed one:
-    # comparing it with itself would say nothing.
-    if baseline_model is not None and baseline_model.id == model.id:
-        baseline_model = None
-    result = executor.evaluate(
-        eval_pattern, path_utils.serving_model_path(model.uri), evaluation.uri, settings,
-        baseline_model_dir=path_utils.serving_model_path(baseline_model.uri) if baseline_model else None,
-        loss_curves=os.path.join(model_run.uri, LOSS_CURVES) if model_run else None)
 
-    blessing.set_int_custom_property("blessed", int(result.blessed))
-    blessing.set_string_custom_property("current_model", model.uri)
-    blessing.set_int_custom_property("current_model_id", model.id)
-    blessing.set_string_custom_property("blessing_message", result.message)
-    if baseline_model:
-        blessing.set_string_custom_property("baseline_model", baseline_model.uri)
-        blessing.set_int_custom_property("baseline_model_id", baseline_model.id)
-    io_utils.write_string_file(
-        os.path.join(blessing.uri, BLESSED_FILE if result.blessed else NOT_BLESSED_FILE), "")
-    evaluation.set_string_custom_property("report", result.report_path)
-    evaluation.set_string_custom_property("summary", json.dumps(
-        {"blessed": result.blessed, "num_examples": result.num_examples, "candidate": result.candidate,
-         "baselines": result.baselines}))
+    SPEC_CLASS = ImageQualityEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(tfx_executor.Executor)  # a Beam executor, as TFX's Evaluator is
 
+    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel, evaluator_config: str,
+                 model_run: Optional[types.BaseChannel] = None,
+                 baseline_model: Optional[types.BaseChannel] = None):
+        super().__init__(spec=ImageQualityEvaluatorSpec(
+            examples=examples, model=model, model_run=model_run, baseline_model=baseline_model,
+            evaluator_config=evaluator_config,
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing)))

@@ -1,0 +1,71 @@
+"""The ImageQualityEvaluator's TFX executor: artifacts in, ModelEvaluation and ModelBlessing out.
+
+It subclasses TFX's Evaluator executor for one reason: orchestrators treat its
+blessing as the Evaluator's. On Vertex AI / Kubeflow, TFX's container entrypoint
+rewrites an Evaluator's ``current_model_id`` into the model's runtime artifact
+name, which is what the compiled latest-blessed-model query matches; a blessing
+from any other executor keeps a local integer id that matches nothing there.
+None of TFMA's evaluation is used: ``Do`` is our own.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List
+
+from tfx.components.evaluator import executor as tfx_evaluator_executor
+from tfx.types import artifact, artifact_utils
+from tfx.utils import io_utils, path_utils
+
+from components.evaluator import executor
+from components.trainer.run_fn import LOSS_CURVES  # the Trainer writes it into ModelRun
+from pipeline.config import EvaluatorSettings, section_from_dict
+
+EVAL_SPLIT = "eval"
+BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
+# Channel and parameter names (also the component spec's).
+EXAMPLES, MODEL, MODEL_RUN, BASELINE_MODEL = "examples", "model", "model_run", "baseline_model"
+EVALUATION, BLESSING, EVALUATOR_CONFIG = "evaluation", "blessing", "evaluator_config"
+
+
+class Executor(tfx_evaluator_executor.Executor):
+    """Scores the model on the eval split and blesses it if every threshold and regression check passes."""
+
+    def Do(self, input_dict: Dict[str, List[artifact.Artifact]], output_dict: Dict[str, List[artifact.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        settings = section_from_dict(EvaluatorSettings, json.loads(exec_properties[EVALUATOR_CONFIG]), "evaluator")
+        model = artifact_utils.get_single_instance(input_dict[MODEL])
+        model_run = _optional(input_dict, MODEL_RUN)
+        baseline_model = _optional(input_dict, BASELINE_MODEL)
+        evaluation = artifact_utils.get_single_instance(output_dict[EVALUATION])
+        blessing = artifact_utils.get_single_instance(output_dict[BLESSING])
+
+        eval_pattern = os.path.join(artifact_utils.get_split_uri(input_dict[EXAMPLES], EVAL_SPLIT), "*")
+        # A cached Trainer hands over the model that is already the last blessed one:
+        # comparing it with itself would say nothing.
+        if baseline_model is not None and baseline_model.id == model.id:
+            baseline_model = None
+        result = executor.evaluate(
+            eval_pattern, path_utils.serving_model_path(model.uri), evaluation.uri, settings,
+            baseline_model_dir=path_utils.serving_model_path(baseline_model.uri) if baseline_model else None,
+            loss_curves=os.path.join(model_run.uri, LOSS_CURVES) if model_run else None)
+
+        # The custom properties TFX's Evaluator writes, which the Pusher and the resolver read.
+        blessing.set_int_custom_property("blessed", int(result.blessed))
+        blessing.set_string_custom_property("current_model", model.uri)
+        blessing.set_int_custom_property("current_model_id", model.id)
+        blessing.set_string_custom_property("blessing_message", result.message)
+        if baseline_model:
+            blessing.set_string_custom_property("baseline_model", baseline_model.uri)
+            blessing.set_int_custom_property("baseline_model_id", baseline_model.id)
+        io_utils.write_string_file(
+            os.path.join(blessing.uri, BLESSED_FILE if result.blessed else NOT_BLESSED_FILE), "")
+        evaluation.set_string_custom_property("report", result.report_path)
+        evaluation.set_string_custom_property("summary", json.dumps(
+            {"blessed": result.blessed, "num_examples": result.num_examples, "candidate": result.candidate,
+             "baselines": result.baselines}))
+
+
+def _optional(input_dict: Dict[str, List[artifact.Artifact]], key: str):
+    artifacts = input_dict.get(key) or []
+    return artifacts[0] if artifacts else None
