@@ -38,8 +38,12 @@ FLOAT16_ON_CPU = ("on the 2-core AMD EPYC of 2026-11-25 (no float16 arithmetic: 
 # Variants of the project's step: the trainer settings each one changes.
 VARIANTS = {
     "mixed_bfloat16": {"mixed_precision": "mixed_bfloat16"},
+    "mixed_float16": {"mixed_precision": "mixed_float16"},   # GPUs: not a default here (see FLOAT16_ON_CPU)
     "xla": {"jit_compile": True},
 }
+DEFAULT_VARIANTS = ["mixed_bfloat16", "xla"]
+# The matmul dtype each precision's fraction of peak is measured against.
+PEAK_DTYPES = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
 
 def plain_step(gan, input_image, target_image):
@@ -77,7 +81,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=None,
                         help="default: 1 and the config's trainer.batch_size")
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=sorted(VARIANTS),
+    parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=DEFAULT_VARIANTS,
                         help="project-step variants timed after the float32 step (none: --variants)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
@@ -93,7 +97,8 @@ def main(argv=None) -> int:
                                    n_layers_d=3)
     batch_sizes = args.batch_sizes or sorted({1, settings.batch_size})
     peak = matmul_peak_gflops()
-    peaks = {"float32": peak, "mixed_bfloat16": matmul_peak_gflops("bfloat16")}
+    precisions = {VARIANTS[name].get("mixed_precision") for name in args.variants} & set(PEAK_DTYPES)
+    peaks = {"float32": peak, **{p: matmul_peak_gflops(PEAK_DTYPES[p]) for p in sorted(precisions)}}
     rows, variant_rows = [], []
     for batch in batch_sizes:
         tf.keras.utils.set_random_seed(0)
@@ -118,7 +123,8 @@ def main(argv=None) -> int:
         "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
         f"- machine: {machine_description()}; TensorFlow {tf.__version__}; matmul peak measured "
-        f"{peak:.0f} GFLOP/s in float32, {peaks['mixed_bfloat16']:.0f} GFLOP/s in bfloat16",
+        f"{peak:.0f} GFLOP/s in float32"
+        + "".join(f", {peaks[p]:.0f} GFLOP/s in {PEAK_DTYPES[p]}" for p in sorted(precisions)),
         f"- {args.steps} timed steps after {WARMUP_STEPS} warm-up steps each; command: "
         f"`python -m benchmarks.train_step`",
         "- GFLOP/step is counted analytically from the networks' convolutions (`components/trainer/flops.py`: "
@@ -140,9 +146,9 @@ def main(argv=None) -> int:
     if variant_rows:
         lines += [
             "",
-            "The project step with `trainer.mixed_precision: mixed_bfloat16` (fraction of the bfloat16 matmul "
-            "peak) and with `trainer.jit_compile: true` (XLA), same batches, same process. mixed_float16 is not "
-            f"timed: it is meant for GPUs; {FLOAT16_ON_CPU}",
+            "The project step with 16-bit `trainer.mixed_precision` (fraction of that dtype's matmul peak) and "
+            "with `trainer.jit_compile: true` (XLA), same batches, same process. mixed_float16 is timed only "
+            f"when asked for (`--variants mixed_float16`): it is meant for GPUs; {FLOAT16_ON_CPU}",
             "",
             "| batch | variant | project step | vs float32 step | GFLOP/s | fraction of peak |",
             "| ---: | --- | ---: | ---: | ---: | ---: |",
