@@ -16,7 +16,8 @@ from pipeline.config import ConfigError, load_config
 DEFAULT_CONFIG = "pipeline_config.yaml"
 
 
-COMPILED_DEFAULT = "build/pix2pix_pipeline.json"
+# Vertex AI takes the PipelineJob JSON; kfp.Client only reads .yaml packages.
+COMPILED_DEFAULTS = {"vertex": "build/pix2pix_pipeline.json", "kubeflow": "build/pix2pix_pipeline.yaml"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,12 +40,13 @@ def _parser() -> argparse.ArgumentParser:
                          help="image size to build the nets at (default: transform.image_size)")
 
     compile_ = command("compile", "compile for Vertex AI / Kubeflow Pipelines (offline, no credentials)", "vertex")
-    compile_.add_argument("--output", default=COMPILED_DEFAULT, help="file to write (default: %(default)s)")
+    compile_.add_argument("--output", default=None,
+                          help="file to write (default: build/pix2pix_pipeline.json for vertex, .yaml for kubeflow)")
 
     for name, help_text in (("submit", "compile, then start one run on Vertex AI / Kubeflow Pipelines"),
                             ("schedule", "compile, then create the profile's recurring schedule")):
         sub = command(name, help_text, "vertex")
-        sub.add_argument("--output", default=COMPILED_DEFAULT, help="compiled file (default: %(default)s)")
+        sub.add_argument("--output", default=None, help="compiled file (default: as for compile)")
         sub.add_argument("--dry-run", action="store_true", help="compile and show what would be sent; send nothing")
 
     command("image", "print the profile's container image (for `make build-image` / `make push-image`)", "vertex")
@@ -99,7 +101,7 @@ def cmd_compile(args) -> int:
     config = _load(args)
     from pipeline import kubeflow_runner  # heavy imports after the config is known to be valid
 
-    path = kubeflow_runner.compile_pipeline(config, args.output)
+    path = kubeflow_runner.compile_pipeline(config, _output(args, config))
     print(f"compiled for {config.profile.runner} (profile {config.profile_name}, image {config.profile.image}): {path}")
     for key in kubeflow_runner.local_paths(config):
         print(f"note: {key} is a local path; fine for compiling, a {config.profile.runner} run needs a gs:// URI",
@@ -111,7 +113,7 @@ def cmd_submit_or_schedule(args) -> int:
     config = _load(args)
     from pipeline import kubeflow_runner
 
-    path = kubeflow_runner.compile_pipeline(config, args.output)
+    path = kubeflow_runner.compile_pipeline(config, _output(args, config))
     print(f"compiled: {path}")
     scheduling = args.command == "schedule"
     if config.profile.runner == "vertex":
@@ -143,6 +145,10 @@ def cmd_image(args) -> int:
         raise ConfigError(f"profiles.{args.profile}.image: not set")
     print(config.profile.image)
     return 0
+
+
+def _output(args, config) -> str:
+    return args.output or COMPILED_DEFAULTS.get(config.profile.runner, COMPILED_DEFAULTS["vertex"])
 
 
 def _offline_credentials():

@@ -116,6 +116,8 @@ def compile_pipeline(config: Config, output_path: str) -> str:
     The file is written next to its destination and renamed into place, so an
     earlier file at ``output_path`` is replaced whole or not at all.
     """
+    if config.profile.runner == "kubeflow" and not output_path.endswith((".yaml", ".yml")):
+        raise ConfigError(f"--output {output_path}: Kubeflow Pipelines reads pipeline packages named *.yaml")
     job = compile_spec(config)
     if config.profile.runner == "vertex":
         text = json.dumps(job, indent=2, sort_keys=True) + "\n"

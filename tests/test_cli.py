@@ -78,3 +78,12 @@ def test_image_prints_the_profile_image_for_make():
     result = run_cli("image", "--profile", "vertex")
     assert result.returncode == 0
     assert result.stdout.strip() == "us-central1-docker.pkg.dev/my-gcp-project/pix2pix/pix2pix-tfx:latest"
+
+
+def test_compile_for_kubeflow_defaults_to_a_yaml_package(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pipeline", "compile", "--config",
+                             os.path.join(ROOT, "pipeline_config.yaml"), "--profile", "kubeflow"],
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "build" / "pix2pix_pipeline.yaml").exists()

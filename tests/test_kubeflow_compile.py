@@ -151,3 +151,9 @@ def test_without_dataflow_the_steps_use_the_direct_runner(tmp_path):
     config = load_config(CONFIG, ["profiles.vertex.dataflow=null"], profile="vertex")
     args = kubeflow_runner.beam_pipeline_args(config)
     assert "--direct_running_mode=in_memory" in args and not any("Dataflow" in a for a in args)
+
+
+def test_a_kubeflow_package_must_be_named_yaml(tmp_path):
+    config = load_config(CONFIG, profile="kubeflow")
+    with pytest.raises(ConfigError, match="Kubeflow Pipelines reads pipeline packages named"):
+        kubeflow_runner.compile_pipeline(config, str(tmp_path / "pipeline.json"))
