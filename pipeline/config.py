@@ -278,7 +278,6 @@ class BeamSettings:
 # --------------------------------------------------------------------------- #
 # Profiles: where and how the same pipeline runs (local, Vertex AI, Kubeflow).
 # --------------------------------------------------------------------------- #
-RUNNERS = ("local", "vertex", "kubeflow")
 REMOTE_RUNNERS = ("vertex", "kubeflow")
 
 
