@@ -121,7 +121,7 @@ def cmd_submit_or_schedule(args) -> int:
         if scheduling:
             print("\n".join(client.describe_schedule(config, datetime.datetime.now(datetime.timezone.utc))))
         if args.dry_run:
-            client.check_submittable(config)
+            kubeflow_runner.check_remote_storage(config)
             job = client.pipeline_job(config, path, credentials=_offline_credentials())
             print(f"dry run: would {'schedule' if scheduling else 'submit'} {config.pipeline.name!r} in "
                   f"projects/{config.profile.project}/locations/{config.profile.region} "
@@ -132,6 +132,7 @@ def cmd_submit_or_schedule(args) -> int:
         if scheduling:
             print(f"recurring run: cron {client.kfp_cron(config)!r} (KFP: seconds first, UTC)")
         if args.dry_run:
+            kubeflow_runner.check_remote_storage(config)
             print(f"dry run: would send {path} to {config.profile.kfp_host}; nothing sent")
             return 0
     result = client.create_schedule(config, path) if scheduling else client.submit(config, path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from pipeline.config import Config, ConfigError
+from pipeline.kubeflow_runner import check_remote_storage
 
 
 def client(config: Config):
@@ -41,11 +42,13 @@ def kfp_cron(config: Config) -> str:
 
 
 def submit(config: Config, package_path: str):
+    check_remote_storage(config)
     return client(config).create_run_from_pipeline_package(**run_arguments(config, package_path))
 
 
 def create_schedule(config: Config, package_path: str):
     """A recurring run on the profile's cron, filed under the profile's experiment."""
+    check_remote_storage(config)
     cron_expression = kfp_cron(config)
     kfp_client = client(config)
     experiment = kfp_client.create_experiment(config.profile.experiment or config.pipeline.name)

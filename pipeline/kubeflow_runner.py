@@ -43,14 +43,24 @@ def check_remote_profile(config: Config) -> None:
                           f"{config.profile_name}")
 
 
+def setting(config: Config, dotted: str) -> str:
+    """A ``section.key`` setting's value."""
+    section, key = dotted.split(".")
+    return getattr(getattr(config, section), key)
+
+
 def local_paths(config: Config) -> List[str]:
     """The storage settings that still point at this machine (a remote run cannot read or write them)."""
-    found = []
-    for dotted in REMOTE_PATH_KEYS:
-        section, key = dotted.split(".")
-        if "://" not in getattr(getattr(config, section), key):
-            found.append(dotted)
-    return found
+    return [dotted for dotted in REMOTE_PATH_KEYS if "://" not in setting(config, dotted)]
+
+
+def check_remote_storage(config: Config) -> None:
+    """A remote run reads and writes cloud storage only; local paths fail here, not an hour later."""
+    local = local_paths(config)
+    if local:
+        where = "Vertex AI" if config.profile.runner == "vertex" else "Kubeflow Pipelines"
+        raise ConfigError(f"{', '.join(local)}: local path(s) {[setting(config, k) for k in local]}; a {where} "
+                          f"run needs gs:// URIs (set them in profiles.{config.profile_name}.overrides)")
 
 
 def beam_pipeline_args(config: Config) -> List[str]:

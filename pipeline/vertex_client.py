@@ -11,18 +11,9 @@ from typing import Any, Dict, List
 
 from pipeline import cron
 from pipeline.config import Config, ConfigError
+from pipeline.kubeflow_runner import check_remote_storage
 
 LABELS = {"app": "pix2pix-tfx"}
-
-
-def check_submittable(config: Config) -> None:
-    """A run on Vertex reads and writes cloud storage only; local paths fail here, not an hour later."""
-    from pipeline.kubeflow_runner import local_paths  # heavy TFX imports only when compiling anyway
-
-    local = local_paths(config)
-    if local:
-        raise ConfigError(f"{', '.join(local)}: local path(s) {[_value(config, k) for k in local]}; a Vertex AI "
-                          f"run needs gs:// URIs (set them in profiles.{config.profile_name}.overrides)")
 
 
 def pipeline_job(config: Config, template_path: str, credentials=None):
@@ -43,7 +34,7 @@ def pipeline_job(config: Config, template_path: str, credentials=None):
 
 def submit(config: Config, template_path: str, credentials=None):
     """Starts one run now; returns the submitted job (its console link is logged by aiplatform)."""
-    check_submittable(config)
+    check_remote_storage(config)
     job = pipeline_job(config, template_path, credentials)
     job.submit(service_account=config.profile.service_account)
     return job
@@ -66,7 +57,7 @@ def schedule_arguments(config: Config) -> Dict[str, Any]:
 
 def create_schedule(config: Config, template_path: str, credentials=None):
     """Creates the Vertex AI schedule that runs the compiled pipeline on the profile's cron."""
-    check_submittable(config)
+    check_remote_storage(config)
     arguments = schedule_arguments(config)
     return pipeline_job(config, template_path, credentials).create_schedule(**arguments)
 
@@ -80,7 +71,3 @@ def describe_schedule(config: Config, now: datetime.datetime, count: int = 3) ->
              f"at most {arguments['max_concurrent_run_count']} run(s) at a time"]
             + [f"  next run: {moment.isoformat()}" for moment in times])
 
-
-def _value(config: Config, dotted: str) -> str:
-    section, key = dotted.split(".")
-    return getattr(getattr(config, section), key)

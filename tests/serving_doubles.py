@@ -69,6 +69,12 @@ def exported_model(transform_output_dir: str, tmp_path_factory, seed: int = 0,
     return _EXPORTS[key]
 
 
+def pushed_tiny_model(transform_output_dir: str, tmp_path_factory, version: int) -> str:
+    """The tiny export pushed as ``<base>/pix2pix/<version>/``; returns the model base."""
+    export_dir, _ = exported_model(transform_output_dir, tmp_path_factory)
+    return pushed_layout(tmp_path_factory.mktemp("serving_model"), {version: export_dir})
+
+
 def pushed_layout(base_dir, versions: Dict[int, str]) -> str:
     """``base_dir/pix2pix/<version>/`` as the Pusher writes it, from export folders; returns the model base."""
     model_base = base_dir / MODEL_NAME
@@ -112,6 +118,12 @@ class ModelServerDouble:
         self.requests = 0
         self._models = {int(folder.name): tf.saved_model.load(str(folder))
                         for folder in pathlib.Path(model_base).iterdir() if folder.name.isdigit()}
+
+    def reset(self) -> "ModelServerDouble":
+        """Healthy and idle again: what each test starts from when the loaded model is shared."""
+        self.stall_s, self.fail_with, self.requests = 0.0, None, 0
+        self.stop.clear()
+        return self
 
     def signature(self, name: str, version: Optional[int], signature_name: str):
         if name != self.name:

@@ -11,8 +11,8 @@ from serving.errors import EndpointTimeout, EndpointUnreachable, RequestRejected
 from serving.local_model import LocalGenerator, version_dir
 from tests import images
 from tests.conftest import TINY_IMAGE_SIZE
-from tests.serving_doubles import (MODEL_NAME, ModelServerDouble, ServingStatus, closed_port, exported_model,
-                                   grpc_server_double, pushed_layout)
+from tests.serving_doubles import (MODEL_NAME, ModelServerDouble, ServingStatus, closed_port, grpc_server_double,
+                                   pushed_tiny_model)
 
 VERSION = 3
 TIMEOUT_S = 0.5
@@ -20,8 +20,7 @@ TIMEOUT_S = 0.5
 
 @pytest.fixture(scope="module")
 def model_base(transform_output_dir, tmp_path_factory):
-    export_dir, _ = exported_model(transform_output_dir, tmp_path_factory)
-    return pushed_layout(tmp_path_factory.mktemp("serving_model"), {VERSION: export_dir})
+    return pushed_tiny_model(transform_output_dir, tmp_path_factory, VERSION)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +36,7 @@ def local(model_base):
 @pytest.fixture
 def target(model_server):
     """host:port of a fresh in-process gRPC server around the shared, loaded model."""
-    model_server.stall_s, model_server.fail_with, model_server.requests = 0.0, None, 0
-    model_server.stop.clear()
-    with grpc_server_double(model_server) as address:
+    with grpc_server_double(model_server.reset()) as address:
         yield address
 
 

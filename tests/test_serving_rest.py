@@ -15,8 +15,8 @@ from serving.local_model import LocalGenerator, version_dir
 from tests import images
 from tests.conftest import TINY_IMAGE_SIZE
 from tests.serving_doubles import (MODEL_NAME, ModelServerDouble, ServingStatus, closed_port,
-                                   decode_rest_predict_request, encode_rest_predict_response, exported_model,
-                                   pushed_layout, rest_server_double, rest_signature_name)
+                                   decode_rest_predict_request, encode_rest_predict_response, pushed_tiny_model,
+                                   rest_server_double, rest_signature_name)
 
 VERSION = 7
 TIMEOUT_S = 0.5
@@ -24,8 +24,7 @@ TIMEOUT_S = 0.5
 
 @pytest.fixture(scope="module")
 def model_base(transform_output_dir, tmp_path_factory):
-    export_dir, _ = exported_model(transform_output_dir, tmp_path_factory)
-    return pushed_layout(tmp_path_factory.mktemp("serving_model"), {VERSION: export_dir})
+    return pushed_tiny_model(transform_output_dir, tmp_path_factory, VERSION)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +40,7 @@ def local(model_base):
 @pytest.fixture
 def rest(model_server):
     """A fresh loopback server around the (shared, already loaded) model; yields its base URL."""
-    model_server.stall_s, model_server.fail_with, model_server.requests = 0.0, None, 0
-    model_server.stop.clear()
-    with rest_server_double(model_server) as url:
+    with rest_server_double(model_server.reset()) as url:
         yield url
 
 
