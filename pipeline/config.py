@@ -10,7 +10,9 @@ so a setting is validated by exactly one piece of code wherever it is used.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import typing
 from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence
 
@@ -70,6 +72,7 @@ class DataSettings:
     size_mismatch: Literal["resize", "reject"]
     min_image_side: int
     max_image_pixels: int
+    max_file_bytes: int
     min_valid_fraction: float
     generate_if_missing: bool
     synthetic: SyntheticDatasetSettings
@@ -108,6 +111,8 @@ class DataSettings:
         _require(self.min_image_side >= 1, f"{key}.min_image_side", self.min_image_side, "an integer >= 1")
         _require(self.max_image_pixels >= self.min_image_side ** 2, f"{key}.max_image_pixels",
                  self.max_image_pixels, f"an integer >= min_image_side^2 ({self.min_image_side ** 2})")
+        _require(self.max_file_bytes >= 1024, f"{key}.max_file_bytes", self.max_file_bytes,
+                 "an integer >= 1024 (bytes; larger files are quarantined unread)")
         _require(0.0 <= self.min_valid_fraction <= 1.0, f"{key}.min_valid_fraction",
                  self.min_valid_fraction, "a number in [0, 1]")
 
@@ -238,12 +243,18 @@ class PusherSettings:
     keep_versions: int
     infra_validation: bool
     serving_image_tag: str
+    pinned_versions: List[int] = dataclasses.field(default_factory=list)
+    model_config_file: Optional[str] = None
 
     def validate(self, key: str) -> None:
-        _require(bool(self.model_name) and "/" not in self.model_name, f"{key}.model_name",
-                 self.model_name, "a non-empty name without '/' (TF Serving's model name)")
+        _require(_is_plain_name(self.model_name), f"{key}.model_name", self.model_name,
+                 "a plain name of letters, digits, '_', '-' and '.' that starts with a letter or digit "
+                 "(TF Serving's model name, a single folder under serving_dir: no '/', no '..')")
         _require(self.keep_versions >= 1, f"{key}.keep_versions", self.keep_versions,
                  "an integer >= 1 (the served version is always kept)")
+        for index, version in enumerate(self.pinned_versions):
+            _require(version >= 1, f"{key}.pinned_versions[{index}]", version,
+                     "a version number >= 1 (a folder name under serving_dir/model_name)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -571,14 +582,28 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
     if annotation is float:
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 2e-4 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: got {value!r}; expected a finite number (not inf or nan)")
         return float(value)
     if annotation is str:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
         return value
     raise TypeError(f"unsupported annotation {annotation!r} for {key}")
+
+
+# A decimal number in any notation Python reads, but not the words inf/nan (refused as not finite above).
+_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _is_plain_name(name: str) -> bool:
+    """A single path component that cannot climb out of its parent folder."""
+    return bool(_PLAIN_NAME.fullmatch(name)) and ".." not in name
 
 
 def _resolve_annotation(text: str) -> Any:

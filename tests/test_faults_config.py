@@ -1,0 +1,54 @@
+"""Fault injection, settings: a value that would be read wrongly or never pass is refused at load, by key."""
+import os
+
+import pytest
+
+from pipeline.config import ConfigError, load_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT = os.path.join(ROOT, "pipeline_config.yaml")
+
+
+@pytest.mark.parametrize("override, value", [
+    ("trainer.learning_rate=2e-4", 2e-4),      # YAML 1.1 reads this as the string '2e-4'
+    ("trainer.learning_rate=2E-4", 2e-4),
+    ("trainer.lambda_l1=1e2", 100.0),
+    ("trainer.learning_rate=.0002", 2e-4),
+])
+def test_exponent_notation_is_a_number(override, value):
+    key = override.split("=")[0].split(".")[1]
+    assert getattr(load_config(DEFAULT, [override]).trainer, key) == pytest.approx(value)
+    assert isinstance(getattr(load_config(DEFAULT, [override]).trainer, key), float)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("evaluator.thresholds.l1={statistic: mean, max: .inf}", "evaluator.thresholds.l1.max"),
+    ("evaluator.thresholds.psnr={statistic: mean, min: -.inf}", "evaluator.thresholds.psnr.min"),
+    ("evaluator.thresholds.ssim={statistic: mean, min: .nan}", "evaluator.thresholds.ssim.min"),
+    ("evaluator.regression.l1={statistic: mean, absolute: .inf}", "evaluator.regression.l1.absolute"),
+    ("trainer.lambda_l1=.nan", "trainer.lambda_l1"),
+])
+def test_infinite_or_nan_numbers_are_refused(override, key):
+    with pytest.raises(ConfigError, match=rf"{key}: got (inf|-inf|nan); expected a finite number"):
+        load_config(DEFAULT, [override])
+
+
+@pytest.mark.parametrize("name", ["..", "../pix2pix", "a/b", "/abs", ".hidden", "a..b", "with space", "x\\y"])
+def test_model_name_is_a_plain_folder_name(name):
+    with pytest.raises(ConfigError, match="pusher.model_name: got .*expected a plain name"):
+        load_config(DEFAULT, [f"pusher.model_name={name!r}"])
+
+
+@pytest.mark.parametrize("name", ["pix2pix", "facades-v2", "maps_1.0"])
+def test_plain_model_names_load(name):
+    assert load_config(DEFAULT, [f"pusher.model_name={name}"]).pusher.model_name == name
+
+
+@pytest.mark.parametrize("override, key", [
+    ("pusher.pinned_versions=[0]", "pusher.pinned_versions[0]"),
+    ("pusher.pinned_versions=['x']", "pusher.pinned_versions[0]"),
+    ("data.max_file_bytes=10", "data.max_file_bytes"),
+])
+def test_new_limits_are_validated(override, key):
+    with pytest.raises(ConfigError, match=rf"{key.replace('[', '.').replace(']', '.')}"):
+        load_config(DEFAULT, [override])
