@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import yaml
 from tfx import v1 as tfx
@@ -23,7 +23,8 @@ from pipeline.pipeline_def import create_pipeline
 
 TRAINER_ID = "Trainer"
 # The settings that must name cloud storage for a remote run (local paths are fine to compile).
-REMOTE_PATH_KEYS = ("pipeline.root", "data.dataset_dir", "pusher.serving_dir")
+# Optional ones (null) are not read at all by the remote run.
+REMOTE_PATH_KEYS = ("pipeline.root", "data.dataset_dir", "pusher.serving_dir", "pusher.model_config_file")
 
 
 def check_remote_profile(config: Config) -> None:
@@ -43,7 +44,7 @@ def check_remote_profile(config: Config) -> None:
                           f"{config.profile_name}")
 
 
-def setting(config: Config, dotted: str) -> str:
+def setting(config: Config, dotted: str) -> Optional[str]:
     """A ``section.key`` setting's value."""
     section, key = dotted.split(".")
     return getattr(getattr(config, section), key)
@@ -51,7 +52,8 @@ def setting(config: Config, dotted: str) -> str:
 
 def local_paths(config: Config) -> List[str]:
     """The storage settings that still point at this machine (a remote run cannot read or write them)."""
-    return [dotted for dotted in REMOTE_PATH_KEYS if "://" not in setting(config, dotted)]
+    return [dotted for dotted in REMOTE_PATH_KEYS
+            if setting(config, dotted) is not None and "://" not in setting(config, dotted)]
 
 
 def check_remote_storage(config: Config) -> None:

@@ -6,7 +6,7 @@ every environment runs the same graph.
 from __future__ import annotations
 
 import json
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from tfx import v1 as tfx
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
@@ -15,7 +15,7 @@ from tfx.types import standard_artifacts
 from components import features
 from components.evaluator.component import ImageQualityEvaluator
 from components.pusher.component import AtomicPusher
-from components.pusher.executor import KEEP_VERSIONS
+from components.pusher.executor import KEEP_VERSIONS, MODEL_CONFIG_FILE, PINNED_VERSIONS
 from components.example_gen.component import create_paired_image_example_gen
 from components.trainer import run_fn as trainer_module
 from pipeline.config import Config
@@ -90,7 +90,7 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         infra_blessing=infra_validator.outputs["blessing"] if infra_validator else None,
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=serving_base_directory(config))),
-        custom_config={KEEP_VERSIONS: config.pusher.keep_versions}).with_id("Pusher")
+        custom_config=pusher_custom_config(config)).with_id("Pusher")
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline.name,
@@ -105,3 +105,13 @@ def create_pipeline(config: Config, metadata_connection_config=None,
 def serving_base_directory(config: Config) -> str:
     """TF Serving's layout: ``<serving_dir>/<model_name>/<version>/``."""
     return f"{config.resolve(config.pusher.serving_dir)}/{config.pusher.model_name}"
+
+
+def pusher_custom_config(config: Config) -> Dict[str, Any]:
+    """Retention settings for the Pusher; the model config file as the executor will open it (absolute or gs://)."""
+    model_config_file = config.pusher.model_config_file
+    return {
+        KEEP_VERSIONS: config.pusher.keep_versions,
+        PINNED_VERSIONS: list(config.pusher.pinned_versions),
+        MODEL_CONFIG_FILE: config.resolve(model_config_file) if model_config_file else None,
+    }

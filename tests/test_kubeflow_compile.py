@@ -157,3 +157,11 @@ def test_a_kubeflow_package_must_be_named_yaml(tmp_path):
     config = load_config(CONFIG, profile="kubeflow")
     with pytest.raises(ConfigError, match="Kubeflow Pipelines reads pipeline packages named"):
         kubeflow_runner.compile_pipeline(config, str(tmp_path / "pipeline.json"))
+
+
+def test_a_local_serving_model_config_is_a_local_path_for_a_remote_run_and_null_is_none():
+    local = load_config(CONFIG, ["pusher.model_config_file=serving/models.config"], profile="vertex")
+    assert kubeflow_runner.local_paths(local) == ["pusher.model_config_file"]
+    without = load_config(CONFIG, ["pusher.model_config_file=null"], profile="vertex")
+    assert kubeflow_runner.local_paths(without) == []
+    assert kubeflow_runner.local_paths(load_config(CONFIG, profile="kubeflow")) == []

@@ -100,6 +100,6 @@ def test_a_failed_copy_leaves_no_version_visible(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pusher.io_utils, "copy_dir", copy_then_fail)
     with pytest.raises(OSError, match="disk full"):
-        pusher.publish_atomically(source, str(base), 123)
-    assert pusher.served_versions(str(base)) == []      # only the hidden staging folder exists
-    assert os.listdir(base) == [".staging-123"]
+        pusher.publish_atomically(source, str(base))
+    assert pusher.served_versions(str(base)) == []
+    assert os.listdir(base) == []                        # this push's staging folder is removed too

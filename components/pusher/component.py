@@ -6,6 +6,7 @@ from components.pusher import executor
 
 
 class AtomicPusher(Pusher):
-    """Publishes ``<base>/<version>/`` only when complete; keeps the newest versions."""
+    """Publishes ``<base>/<version>/`` only when complete, safely beside concurrent pushes; keeps the newest
+    versions and every version TF Serving's model config or ``pinned_versions`` pins."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)

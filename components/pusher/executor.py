@@ -2,35 +2,66 @@
 
 TFX's own Pusher copies files straight into ``<base>/<version>/``; TF Serving,
 polling the base directory, can see that version while it is half copied.
-This executor copies into a hidden staging folder (TF Serving only considers
-all-digit folder names), then renames it to the version number, so a version
-appears complete or not at all (``rename`` is atomic on local and POSIX
+This executor copies into a hidden staging folder of its own (TF Serving only
+considers all-digit folder names), then renames it to the version number, so a
+version appears complete or not at all (``rename`` is atomic on local and POSIX
 filesystems; on object stores it is a copy, see the README). It also:
 
+* lets several pipelines push to one ``serving_dir``: each push stages in a
+  folder no other push uses, and on a local filesystem the version number is
+  chosen and claimed (renamed into place), and old versions pruned, under an
+  exclusive lock file, so two pushes never get the same version;
 * skips the copy when the newest served version already holds this exact model
   (a re-run whose Trainer was cached), recording that version as the push;
-* keeps the newest ``keep_versions`` versions and never deletes the newest one,
-  the one TF Serving's default ``latest`` policy serves.
+* keeps the newest ``keep_versions`` versions and never deletes the newest one
+  (the one TF Serving's default ``latest`` policy serves), a version TF
+  Serving's model config file pins (``specific`` versions, ``version_labels``,
+  the ``latest`` policy's ``num_versions``) or one listed in ``pinned_versions``;
+* removes staging folders left by crashed pushes once they are a day old.
 Blessing checks, metadata and archiving are TFX's Pusher's, unchanged.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
+import re
 import time
-from typing import Any, Dict, List
+import uuid
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
 from tfx.components.pusher import executor as tfx_pusher_executor
-from tfx.dsl.io import fileio
+from tfx.dsl.io import filesystem, fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-KEEP_VERSIONS = "keep_versions"   # key of the Pusher's custom_config
+# Keys of the Pusher's custom_config (pipeline_def.py fills them from the pusher section).
+KEEP_VERSIONS = "keep_versions"
+PINNED_VERSIONS = "pinned_versions"
+MODEL_CONFIG_FILE = "model_config_file"
+MODEL_CONFIG_FILE_SETTING = "pusher.model_config_file"   # named in errors: what the user edits
+
 STAGING_PREFIX = ".staging-"
+# .staging-<unix seconds when the push started>-<random hex>: never all digits, never shared, and its age
+# is in its name (object stores have no folder times). The older .staging-<version> names match too
+# (their version was the Unix time of the push).
+STAGING_NAME = re.compile(re.escape(STAGING_PREFIX) + r"(?P<started>\d+)(?:-[0-9a-f]+)?")
+STALE_STAGING_AGE_S = 24 * 60 * 60   # no push copies for a day: an older staging folder is a crashed push's
+LOCK_SUFFIX = ".push.lock"           # <serving_dir>/.<model_name>.push.lock: beside the model's folder, not in it
+LOCK_TIMEOUT_S = 10 * 60             # the lock guards a rename and a prune, never a copy
+LOCK_POLL_S = 0.05
 SAVED_MODEL_FILE = "saved_model.pb"
 LOG_PREFIX = "[pusher]"
+
+
+class PushConfigError(ValueError):
+    """A Pusher setting or file that would make retention unsafe; raised before anything is copied."""
 
 
 def served_versions(base_directory: str) -> List[int]:
@@ -41,7 +72,7 @@ def served_versions(base_directory: str) -> List[int]:
 
 
 def next_version(base_directory: str, now: int) -> int:
-    """A Unix-time version, strictly newer than any existing one."""
+    """A Unix-time version, strictly newer than any existing one (choose it under ``push_lock``)."""
     existing = served_versions(base_directory)
     return max([now] + [v + 1 for v in existing])
 
@@ -59,25 +90,150 @@ def same_model(model_path: str, version_path: str) -> bool:
     return True
 
 
-def publish_atomically(model_path: str, base_directory: str, version: int) -> str:
-    """Copies into ``.staging-<version>`` and renames it to ``<version>``."""
+def is_local(path: str) -> bool:
+    """A path of this machine's filesystems (the same rule as ``Config.resolve``), not an object store URI."""
+    return "://" not in path
+
+
+@contextlib.contextmanager
+def push_lock(base_directory: str) -> Iterator[None]:
+    """Serializes choosing a version, renaming into it and pruning among the pushes to one base folder.
+
+    Local filesystems: an exclusive ``flock`` on ``<serving_dir>/.<model_name>.push.lock`` (the kernel
+    releases it when a push dies; beside the model folder, whose listing stays versions only).
+    Object stores (gs://) have no locks: there pushes are not serialized, which the README says; the
+    unique staging folders and a rename that refuses an existing version still hold.
+    """
+    if not is_local(base_directory):
+        yield
+        return
     fileio.makedirs(base_directory)
-    staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}")
-    final = os.path.join(base_directory, str(version))
-    if fileio.exists(staging):
-        fileio.rmtree(staging)
-    io_utils.copy_dir(model_path, staging)
-    fileio.rename(staging, final)
+    parent, model_name = os.path.split(os.path.abspath(base_directory))
+    path = os.path.join(parent, f".{model_name}{LOCK_SUFFIX}")
+    with open(path, "a", encoding="utf-8") as handle:
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path}: another push has held this lock for over {LOCK_TIMEOUT_S} s; "
+                                       "is a push hung? Nothing was published") from None
+                time.sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def staging_name(now: int) -> str:
+    """A staging folder name no other push uses, with its start time for the stale-folder cleanup."""
+    return f"{STAGING_PREFIX}{now}-{uuid.uuid4().hex}"
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        if fileio.exists(path):
+            fileio.rmtree(path)
+    except (OSError, tf.errors.OpError, filesystem.NotFoundError) as error:
+        logging.warning("%s could not remove %s: %s", LOG_PREFIX, path, error)
+
+
+def publish_atomically(model_path: str, base_directory: str) -> str:
+    """Copies into a staging folder of this push's own, then renames it to a new version; returns its path.
+
+    The copy happens outside the lock (pushes copy in parallel); the version is chosen and claimed by
+    the rename under ``push_lock``. ``rename`` without overwrite refuses an existing version folder.
+    A failed copy or rename removes this push's staging folder and publishes nothing.
+    """
+    fileio.makedirs(base_directory)
+    staging = os.path.join(base_directory, staging_name(int(time.time())))
+    try:
+        io_utils.copy_dir(model_path, staging)
+        with push_lock(base_directory):
+            final = os.path.join(base_directory, str(next_version(base_directory, int(time.time()))))
+            fileio.rename(staging, final, overwrite=False)
+    except BaseException:
+        _remove_quietly(staging)
+        raise
     return final
 
 
-def prune_versions(base_directory: str, keep: int) -> List[int]:
-    """Deletes all but the newest ``keep`` versions (never the newest); returns the deleted ones."""
+def remove_stale_staging(base_directory: str, now: int, max_age_s: int = STALE_STAGING_AGE_S) -> List[str]:
+    """Deletes staging folders whose push started over ``max_age_s`` ago (crashed pushes); returns their names.
+
+    A live push's staging folder is younger than that, so it is never touched; names that are not
+    ours (not ``.staging-<seconds>[-<hex>]``) are left alone.
+    """
+    if not fileio.exists(base_directory):
+        return []
+    removed = []
+    for name in sorted(entry.rstrip("/") for entry in fileio.listdir(base_directory)):
+        match = STAGING_NAME.fullmatch(name)
+        if match and now - int(match["started"]) > max_age_s:
+            _remove_quietly(os.path.join(base_directory, name))
+            removed.append(name)
+    return removed
+
+
+def prune_versions(base_directory: str, keep: int, pinned: Iterable[int] = ()) -> List[int]:
+    """Deletes all but the newest ``keep`` versions, never the newest one nor a pinned one; returns the deleted."""
     versions = served_versions(base_directory)
-    doomed = versions[:-max(keep, 1)]
+    kept = set(versions[-max(keep, 1):]) | set(pinned)
+    doomed = [version for version in versions if version not in kept]
     for version in doomed:
         fileio.rmtree(os.path.join(base_directory, str(version)))
     return doomed
+
+
+def serving_config_pins(path: str, model_name: str) -> Tuple[Dict[int, str], int]:
+    """What TF Serving's model config file (text-format ModelServerConfig) keeps serving for ``model_name``.
+
+    Returns the versions it names (``specific { versions }``, ``version_labels``), each with why, and the
+    ``latest`` policy's ``num_versions`` (0 for other policies). A missing, unreadable or unparsable file,
+    or one without that model, raises ``PushConfigError``: retention cannot know what is pinned.
+    """
+    hint = f"fix the file or set {MODEL_CONFIG_FILE_SETTING}: null"
+    if not fileio.exists(path):
+        raise PushConfigError(f"{MODEL_CONFIG_FILE_SETTING}: {path} does not exist (TF Serving's model config, "
+                              f"read so that retention keeps the versions it pins); {hint}")
+    try:
+        with fileio.open(path, "rb") as handle:
+            config = text_format.Parse(handle.read(), model_server_config_pb2.ModelServerConfig())
+    except (text_format.ParseError, UnicodeDecodeError, OSError, tf.errors.OpError,
+            filesystem.NotFoundError) as error:
+        raise PushConfigError(f"{MODEL_CONFIG_FILE_SETTING}: {path} is not a readable text-format "
+                              f"ModelServerConfig ({type(error).__name__}: {error}); {hint}") from None
+    entries = [entry for entry in config.model_config_list.config if entry.name == model_name]
+    if not entries:
+        found = [entry.name for entry in config.model_config_list.config]
+        raise PushConfigError(f"{MODEL_CONFIG_FILE_SETTING}: {path} has no model_config_list entry named "
+                              f"{model_name!r} (found {found}), so TF Serving would not serve what is pushed; "
+                              f"{hint}")
+    pins: Dict[int, str] = {}
+    latest = 0
+    for entry in entries:
+        policy = entry.model_version_policy
+        for version in policy.specific.versions:
+            pins[version] = f"specific.versions in {path}"
+        for label, version in entry.version_labels.items():
+            pins[version] = f"version label {label!r} in {path}"
+        if policy.WhichOneof("policy_choice") == "latest":
+            latest = max(latest, policy.latest.num_versions)
+    return pins, latest
+
+
+def retention(custom_config: Dict[str, Any], model_name: str) -> Tuple[int, Dict[int, str]]:
+    """How many newest versions to keep and which versions are pinned (version -> why), from custom_config."""
+    keep = int(custom_config.get(KEEP_VERSIONS, 1))
+    pins = {int(version): "pusher.pinned_versions" for version in custom_config.get(PINNED_VERSIONS) or []}
+    config_file: Optional[str] = custom_config.get(MODEL_CONFIG_FILE)
+    if config_file:
+        served, latest = serving_config_pins(config_file, model_name)
+        pins.update(served)
+        keep = max(keep, latest)
+    return keep, pins
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -87,29 +243,41 @@ class Executor(tfx_pusher_executor.Executor):
            exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
-        if not self.CheckBlessing(input_dict):
-            self._MarkNotPushed(model_push)
-            logging.info("%s the model was not blessed: nothing pushed", LOG_PREFIX)
-            return
-        model_path = self.GetModelPath(input_dict)
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError("this Pusher supports filesystem destinations only")
         base = destination.filesystem.base_directory
         custom_config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
-        keep = int(custom_config.get(KEEP_VERSIONS, 1))
+        # The base folder is <serving_dir>/<model_name> (TF Serving's layout): its name is the served model's.
+        # Read before anything else, so a broken model config file fails every run, blessed or not.
+        keep, pins = retention(custom_config, os.path.basename(base.rstrip("/")))
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            logging.info("%s the model was not blessed: nothing pushed", LOG_PREFIX)
+            return
+        model_path = self.GetModelPath(input_dict)
 
         versions = served_versions(base)
         if versions and same_model(model_path, os.path.join(base, str(versions[-1]))):
             serving_path = os.path.join(base, str(versions[-1]))
             logging.info("%s this model is already served as version %d: not copied again", LOG_PREFIX, versions[-1])
         else:
-            serving_path = publish_atomically(model_path, base, next_version(base, int(time.time())))
+            serving_path = publish_atomically(model_path, base)
             logging.info("%s published %s", LOG_PREFIX, serving_path)
-        deleted = prune_versions(base, keep)
+        with push_lock(base):
+            stale = remove_stale_staging(base, int(time.time()))
+            deleted = prune_versions(base, keep, pins)
+            present = set(served_versions(base))
+        if stale:
+            logging.info("%s removed staging folders of pushes that crashed over %d s ago: %s",
+                         LOG_PREFIX, STALE_STAGING_AGE_S, stale)
         if deleted:
-            logging.info("%s kept the newest %d versions, deleted %s", LOG_PREFIX, keep, deleted)
+            logging.info("%s kept the newest %d versions and the pinned ones %s, deleted %s",
+                         LOG_PREFIX, keep, sorted(pins), deleted)
+        for version in sorted(set(pins) - present):
+            logging.warning("%s version %d is pinned (%s) but %s has no such version: TF Serving cannot load it",
+                            LOG_PREFIX, version, pins[version], base)
 
         io_utils.copy_dir(model_path, model_push.uri)  # archive with the artifact, as TFX's Pusher does
         self._MarkPushed(model_push, pushed_destination=serving_path,
