@@ -4,7 +4,8 @@ G minimises  L_cGAN(G, D) + lambda * L1(G)   and D maximises  L_cGAN  (its loss
 halved, as in the paper), both with Adam(lr, beta_1). The learning rate is
 constant for ``epochs`` and then decays linearly to zero over ``epochs_decay``
 (the PyTorch implementation's "linear" policy). Progress is logged per epoch
-with losses, step rate and ETA; checkpoints make an interrupted run resumable.
+with losses, step rate and ETA; checkpoints make an interrupted run resumable, and a
+checkpoint that a crash or a full disk cut short is set aside for the previous one.
 
 The step runs under the configured tf.distribute strategy (``distribution``),
 Keras mixed-precision policy (``precision``) and, with ``jit_compile``, XLA;
@@ -16,6 +17,8 @@ import dataclasses
 import itertools
 import logging
 import math
+import os
+import re
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -24,6 +27,18 @@ import tensorflow as tf
 from components.trainer import distribution, losses, networks, precision
 
 LOG_PREFIX = "[trainer]"
+
+# tf.train.CheckpointManager's names: checkpoint <prefix>-<step> is <prefix>-<step>.index plus
+# data shards <prefix>-<step>.data-*, and the state file lists the ones it keeps.
+CHECKPOINT_PREFIX = "ckpt"
+CHECKPOINT_STATE = "checkpoint"
+_CHECKPOINT_NAME = re.compile(rf"{CHECKPOINT_PREFIX}-(\d+)")
+# Unusable checkpoints (and a damaged loss history) move here, out of the way of the next resume.
+UNUSABLE_DIR = "unusable"
+# What restoring a damaged checkpoint raises: OpError (an index cut short or overwritten, a data
+# shard missing or failing its checksum), IndexError (a data shard cut short: "Read less bytes than
+# requested"), AssertionError / ValueError (a checkpoint that does not match the networks).
+RESTORE_ERRORS = (tf.errors.OpError, IndexError, AssertionError, ValueError)
 
 
 @dataclasses.dataclass
@@ -261,3 +276,98 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
         if on_epoch_end:
             on_epoch_end(result)
     return history
+
+
+@dataclasses.dataclass
+class FoundCheckpoints:
+    """The checkpoints of a folder, newest first, and what the state file got wrong (None: nothing)."""
+    directory: str
+    paths: List[str]
+    state_problem: Optional[str] = None
+    listed: List[str] = dataclasses.field(default_factory=list)  # names the state file lists
+
+
+def find_checkpoints(directory: str) -> FoundCheckpoints:
+    """Every checkpoint the state file lists or the folder holds, newest (highest step) first.
+
+    The state file is only an index: when it is cut short, garbage or gone, the checkpoints on
+    disk are still found, and why the state cannot be trusted is reported.
+    """
+    state_path = os.path.join(directory, CHECKPOINT_STATE)
+    listed, problem = [], None
+    if tf.io.gfile.exists(state_path):
+        try:
+            state = tf.train.get_checkpoint_state(directory)
+            if state is None:  # TensorFlow logs its parse error and ignores the file
+                raise ValueError("not a checkpoint state (text CheckpointState proto)")
+            listed = [os.path.basename(path) for path in
+                      list(state.all_model_checkpoint_paths) + [state.model_checkpoint_path]]
+        except (tf.errors.OpError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+            problem = f"{type(error).__name__}: {error}"
+    on_disk = [os.path.basename(path)[:-len(".index")]
+               for path in tf.io.gfile.glob(os.path.join(directory, f"{CHECKPOINT_PREFIX}-*.index"))]
+    if on_disk and problem is None and not listed:
+        problem = "missing"
+    names = {name for name in listed + on_disk if _CHECKPOINT_NAME.fullmatch(name)}
+    ordered = sorted(names, key=lambda name: int(_CHECKPOINT_NAME.fullmatch(name).group(1)), reverse=True)
+    return FoundCheckpoints(directory, [os.path.join(directory, name) for name in ordered], problem,
+                            sorted(set(listed)))
+
+
+def restore_newest_usable(checkpoint: tf.train.Checkpoint, found: FoundCheckpoints, *,
+                          repair: bool) -> Optional[str]:
+    """Restores the newest of ``found`` that reads back whole and matches; returns its path or None.
+
+    A crash or a full disk while saving can leave a checkpoint cut short: each one that fails is
+    named in a warning with its error, and the next older one is tried. With ``repair`` (only the
+    chief writes), unusable checkpoints move to ``unusable/`` and the state file is rewritten to
+    list the ones left, so the CheckpointManager neither resumes from nor keeps them. A restore that
+    failed on a mismatch may already have assigned some variables: when this returns None after a
+    failure, build the networks again.
+    """
+    state_path = os.path.join(found.directory, CHECKPOINT_STATE)
+    if found.state_problem:
+        logging.warning("%s checkpoint state file %s is unusable (%s): looking for the checkpoints on disk",
+                        LOG_PREFIX, state_path, found.state_problem)
+    restored, unusable = None, []
+    for path in found.paths:
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+        except RESTORE_ERRORS as error:
+            files = tf.io.gfile.glob(f"{path}.*") or [f"{path}.index"]
+            logging.warning("%s checkpoint %s is unusable (%s: %s); files: %s", LOG_PREFIX, path,
+                            type(error).__name__, str(error).strip(), ", ".join(files))
+            unusable.append(path)
+            continue
+        restored = path
+        break
+    if restored is None and (unusable or found.state_problem):
+        logging.warning("%s no usable checkpoint in %s: training starts from scratch", LOG_PREFIX, found.directory)
+    elif unusable:
+        logging.warning("%s resuming from the previous checkpoint %s", LOG_PREFIX, restored)
+    kept = [path for path in reversed(found.paths) if path not in unusable and tf.io.gfile.exists(f"{path}.index")]
+    if repair and (unusable or found.state_problem or {os.path.basename(p) for p in kept} != set(found.listed)):
+        moved = [name for path in unusable for name in tf.io.gfile.glob(f"{path}.*")]
+        if restored:
+            # With their times (and an older "last preserved" one) the manager counts them in
+            # max_to_keep and deletes them in turn; without, it would keep them for ever.
+            times = [tf.io.gfile.stat(f"{path}.index").mtime_nsec / 1e9 for path in kept]
+            tf.compat.v1.train.update_checkpoint_state(
+                found.directory, restored, all_model_checkpoint_paths=kept, all_model_checkpoint_timestamps=times,
+                last_preserved_timestamp=min(times) - 1)
+        elif tf.io.gfile.exists(state_path):
+            moved.append(state_path)
+        set_aside(found.directory, moved)
+    return restored
+
+
+def set_aside(directory: str, paths: List[str]) -> None:
+    """Moves ``paths`` into ``directory``/unusable: kept for a look, never read back."""
+    if not paths:
+        return
+    destination = os.path.join(directory, UNUSABLE_DIR)
+    tf.io.gfile.makedirs(destination)
+    for path in paths:
+        tf.io.gfile.rename(path, os.path.join(destination, os.path.basename(path)), overwrite=True)
+    logging.warning("%s moved %s to %s", LOG_PREFIX, ", ".join(os.path.basename(path) for path in paths),
+                    destination)

@@ -5,13 +5,22 @@ graph and ``custom_config`` = the config's ``trainer`` and ``transform``
 sections. Everything the run produces besides the SavedModel (checkpoints,
 TensorBoard logs, per-epoch sample grids, loss curves, loss history) goes to
 the ModelRun artifact.
+
+A re-run resumes from the checkpoints and loss history of its work folder; a
+checkpoint or history file that a crash or a full disk damaged is reported and
+set aside (``gan_trainer.restore_newest_usable``, ``_read_history``), never a
+reason to stop, and the history is written so that it is never half-written.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
+from typing import Callable, List, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -35,6 +44,8 @@ SAMPLES_DIR = "samples"
 LATEST_SAMPLES = "samples_latest.png"
 LOSS_CURVES = "loss_curves.png"
 LOSS_HISTORY = "loss_history.json"
+# A history row is an EpochResult: these fields, all of them numbers.
+HISTORY_FIELDS = frozenset(field.name for field in dataclasses.fields(gan_trainer.EpochResult))
 SAMPLE_COLUMNS = ("input", "generated", "target")
 
 
@@ -57,7 +68,21 @@ def run_fn(fn_args: FnArgs) -> None:
         cache=trainer.cache_dataset, seed=trainer.seed)
     samples = input_pipeline.first_pairs(fn_args.eval_files, tft_output, trainer.sample_images)
 
-    gan = gan_trainer.Pix2PixGAN(trainer, transform.image_size, transform.channels, strategy=strategy)
+    # With several workers only the chief writes the real folders; every other worker runs the
+    # same code (saves are collective) into throw-away folders of its own.
+    run_dir = distribution.write_dir(fn_args.model_run_dir, strategy)
+    serving_model_dir = distribution.write_dir(fn_args.serving_model_dir, strategy)
+    tf.io.gfile.makedirs(run_dir)
+    # Checkpoints live outside this execution's ModelRun, keyed by everything that
+    # determines training, so a re-run after an interruption finds and resumes them.
+    real_work_dir = os.path.join(fn_args.custom_config[CHECKPOINT_ROOT], training_fingerprint(fn_args))
+    work_dir = distribution.write_dir(real_work_dir, strategy)
+    tf.io.gfile.makedirs(work_dir)
+    gan, restored, history = resume(
+        lambda: gan_trainer.Pix2PixGAN(trainer, transform.image_size, transform.channels, strategy=strategy),
+        real_work_dir, repair=distribution.is_chief(strategy))  # every worker resumes from the chief's
+    if restored is None and trainer.warm_start and fn_args.base_model:
+        warm_start_generator(gan.generator, fn_args.base_model)
     total_epochs = trainer.epochs + trainer.epochs_decay
     logging.info("%s %d training pairs, batch %d, %d steps/epoch, %d epochs (%d + %d decay)",
                  gan_trainer.LOG_PREFIX, num_train, trainer.batch_size, steps_per_epoch,
@@ -73,25 +98,7 @@ def run_fn(fn_args: FnArgs) -> None:
                  gan_trainer.LOG_PREFIX, flops.train_step_flops(gan.generator, gan.discriminator, trainer.batch_size,
                                                                 trainer.gan_mode).total / 1e9, trainer.batch_size)
 
-    # With several workers only the chief writes the real folders; every other worker runs the
-    # same code (saves are collective) into throw-away folders of its own.
-    run_dir = distribution.write_dir(fn_args.model_run_dir, strategy)
-    serving_model_dir = distribution.write_dir(fn_args.serving_model_dir, strategy)
-    tf.io.gfile.makedirs(run_dir)
-    checkpoint = gan.checkpoint()
-    # Checkpoints live outside this execution's ModelRun, keyed by everything that
-    # determines training, so a re-run after an interruption finds and resumes them.
-    real_work_dir = os.path.join(fn_args.custom_config[CHECKPOINT_ROOT], training_fingerprint(fn_args))
-    work_dir = distribution.write_dir(real_work_dir, strategy)
-    tf.io.gfile.makedirs(work_dir)
-    manager = tf.train.CheckpointManager(checkpoint, work_dir, max_to_keep=2)
-    history = []
-    latest = tf.train.latest_checkpoint(real_work_dir)  # every worker resumes from the chief's
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-        history = _read_history(real_work_dir, up_to_epoch=int(gan.epoch.numpy()))
-    elif trainer.warm_start and fn_args.base_model:
-        warm_start_generator(gan.generator, fn_args.base_model)
+    manager = tf.train.CheckpointManager(gan.checkpoint(), work_dir, max_to_keep=2)
     writer = tf.summary.create_file_writer(os.path.join(run_dir, TENSORBOARD_DIR))
 
     def on_epoch_end(result: gan_trainer.EpochResult) -> None:
@@ -140,6 +147,28 @@ def training_fingerprint(fn_args: FnArgs) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
+def resume(build_gan: Callable[[], gan_trainer.Pix2PixGAN], directory: str, *,
+           repair: bool) -> Tuple[gan_trainer.Pix2PixGAN, Optional[str], List[dict]]:
+    """The GAN to train, the checkpoint it was restored from (None: a fresh start) and the loss
+    history of the epochs that checkpoint holds.
+
+    The folder is listed before the networks are built: with several workers, building them is a
+    collective step, so every worker has listed the same checkpoints before the chief (``repair``)
+    sets any aside, and all of them decide alike to build again after a failed restore.
+    """
+    found = gan_trainer.find_checkpoints(directory)
+    gan = build_gan()
+    restored = gan_trainer.restore_newest_usable(gan.checkpoint(), found, repair=repair)
+    if restored is not None:
+        return gan, restored, _read_history(directory, up_to_epoch=int(gan.epoch.numpy()), repair=repair)
+    if found.paths:  # every restore failed; one that failed on a mismatch may have assigned some variables
+        gan = build_gan()
+    history_path = os.path.join(directory, LOSS_HISTORY)
+    if repair and tf.io.gfile.exists(history_path):  # the epochs of the checkpoints set aside
+        gan_trainer.set_aside(directory, [history_path])
+    return gan, None, []
+
+
 def warm_start_generator(generator: tf.keras.Model, base_model_dir: str) -> None:
     """Continuous training: G starts from the last blessed model's weights (D starts fresh)."""
     from tfx.utils import path_utils
@@ -156,12 +185,18 @@ def warm_start_generator(generator: tf.keras.Model, base_model_dir: str) -> None
 
 
 def _archive_checkpoints(work_dir: str, destination: str) -> None:
-    """The finished run's last checkpoint moves into the ModelRun; the work folder goes."""
-    tf.io.gfile.makedirs(destination)
-    for name in tf.io.gfile.listdir(work_dir):
-        source = os.path.join(work_dir, name)
-        if not tf.io.gfile.isdir(source):
-            tf.io.gfile.copy(source, os.path.join(destination, name), overwrite=True)
+    """The finished run's last checkpoint (and any files set aside as unusable) moves into the
+    ModelRun; the work folder goes."""
+    for source_dir, target_dir in ((work_dir, destination),
+                                   (os.path.join(work_dir, gan_trainer.UNUSABLE_DIR),
+                                    os.path.join(destination, gan_trainer.UNUSABLE_DIR))):
+        if not tf.io.gfile.isdir(source_dir):
+            continue
+        tf.io.gfile.makedirs(target_dir)
+        for name in tf.io.gfile.listdir(source_dir):
+            source = os.path.join(source_dir, name)
+            if not tf.io.gfile.isdir(source):
+                tf.io.gfile.copy(source, os.path.join(target_dir, name), overwrite=True)
     tf.io.gfile.rmtree(work_dir)
 
 
@@ -172,19 +207,80 @@ def _sample_grid(generator: tf.keras.Model, samples):
     return [(f"eval #{i}", [inputs[i], generated[i], targets[i]]) for i in range(len(generated))]
 
 
-def _read_history(run_dir: str, up_to_epoch: int):
-    """The loss history of the epochs a restored checkpoint already holds."""
-    path = os.path.join(run_dir, LOSS_HISTORY)
+def _read_history(directory: str, up_to_epoch: int, repair: bool) -> List[dict]:
+    """The loss history of the epochs a restored checkpoint already holds.
+
+    A damaged file (cut short, not JSON, not a list of epoch rows) must not stop the resume: the
+    whole rows are kept, the rest is named in a warning, and with ``repair`` (the chief) the file
+    moves to unusable/; the next epoch writes a new one.
+    """
+    path = os.path.join(directory, LOSS_HISTORY)
     if not tf.io.gfile.exists(path):
         return []
-    with tf.io.gfile.GFile(path) as handle:
-        return [row for row in json.load(handle) if row["epoch"] <= up_to_epoch]
+    problem = None
+    try:
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            rows = json.loads(handle.read().decode("utf-8"))
+        if not isinstance(rows, list):
+            raise ValueError(f"expected a list of epoch rows, got a JSON {type(rows).__name__}")
+    except (tf.errors.OpError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        rows, problem = [], f"{type(error).__name__}: {error}"
+    kept, bad, last_epoch = [], 0, 0
+    for row in rows:
+        if not _is_history_row(row) or row["epoch"] <= last_epoch:
+            bad += 1
+            continue
+        last_epoch = row["epoch"]
+        if row["epoch"] <= up_to_epoch:
+            kept.append(row)
+    if bad:
+        problem = (f"{bad} of {len(rows)} rows are not epoch rows (the fields {sorted(HISTORY_FIELDS)}, "
+                   "finite numbers, epochs in increasing order)")
+    if problem:
+        logging.warning("%s loss history %s is damaged (%s): kept the %d whole rows up to epoch %d; the "
+                        "history goes on from there", gan_trainer.LOG_PREFIX, path, problem, len(kept), up_to_epoch)
+        if repair:
+            gan_trainer.set_aside(directory, [path])
+    return kept
+
+
+def _is_history_row(row) -> bool:
+    """One epoch's EpochResult.as_dict(): exactly its fields, every one a finite number."""
+    return (isinstance(row, dict) and set(row) == HISTORY_FIELDS
+            and all(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                    for value in row.values())
+            and isinstance(row["epoch"], int) and row["epoch"] >= 1)
 
 
 def _write_history(directory: str, history, curves: bool = True) -> None:
     if not history:
         return
-    with tf.io.gfile.GFile(os.path.join(directory, LOSS_HISTORY), "w") as handle:
-        json.dump(history, handle, indent=1)
+    _write_text_atomically(os.path.join(directory, LOSS_HISTORY), json.dumps(history, indent=1))
     if curves:
         visuals.save_loss_curves(os.path.join(directory, LOSS_CURVES), history)
+
+
+def _write_text_atomically(path: str, text: str) -> None:
+    """The next reader (a resume after a crash or a full disk) finds the old file or the new one,
+    never part of one: written beside it, synced to disk, then renamed over it."""
+    if "://" in path:  # an object store publishes an object only once its upload is complete
+        with tf.io.gfile.GFile(path, "w") as handle:
+            handle.write(text)
+        return
+    directory = os.path.dirname(path) or os.curdir
+    partial = os.path.join(directory, f".{os.path.basename(path)}.partial")
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise
+    folder = os.open(directory, os.O_RDONLY)  # the rename itself reaches the disk too
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
