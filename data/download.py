@@ -10,12 +10,18 @@ side. Why this is more than ``curl | tar``: the download goes to a temporary
 file and is verified (a complete gzip stream and tar index, and the SHA-256 when
 given) before anything is unpacked; members are unpacked one by one as regular
 files only, never outside the output folder (no absolute paths, ``..``, links or
-devices); and the output folder appears only once everything is in it.
+devices); and the output folder appears only once everything is in it. Each way
+a download can fail (no connection, a bad ``Content-Length``, a response cut
+short, a full disk) ends in one DownloadError that says which, with no archive
+or half-unpacked folder left behind.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import hashlib
+import http.client
 import os
 import posixpath
 import shutil
@@ -42,6 +48,34 @@ class DownloadError(RuntimeError):
     """Download, verification or unpacking failed; the output folder was not created."""
 
 
+def _write_failed(error: OSError, path: str, written: int) -> DownloadError:
+    """One message for a write that failed: a full disk says so (and where), anything else names the file."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DownloadError(f"no space left on the disk of {path} after writing {written / 1e6:,.1f} MB; free "
+                             "some space or choose an --output on another disk (nothing was kept)")
+    return DownloadError(f"cannot write {path}: {error}")
+
+
+def _expected_length(url: str, response) -> Optional[int]:
+    """The Content-Length the server announced, or None; a header that is not one byte count is refused."""
+    values = response.headers.get_all("Content-Length") or []
+    if not values:
+        return None
+    if len(set(values)) > 1 or not values[0].strip().isdigit():
+        raise DownloadError(f"{url}: the server sent a bad Content-Length header ({', '.join(values)!r}; "
+                            "expected one byte count); not downloaded")
+    return int(values[0])
+
+
+def _check_free_space(url: str, destination: str, total: Optional[int]) -> None:
+    if not total:
+        return
+    free = shutil.disk_usage(os.path.dirname(os.path.abspath(destination))).free
+    if total > free:
+        raise DownloadError(f"{url}: the archive is {total / 1e6:,.1f} MB but the disk of {destination} has only "
+                            f"{free / 1e6:,.1f} MB free; free some space or choose an --output on another disk")
+
+
 def dataset_url(name: str, base_url: str = BASE_URL) -> str:
     if name not in DATASETS:
         raise DownloadError(f"unknown dataset {name!r}; available: {list(DATASETS)}")
@@ -52,25 +86,44 @@ def download(url: str, destination: str, progress=None) -> str:
     """Streams ``url`` into ``destination``; returns the SHA-256 of what was written."""
     progress = progress or sys.stderr
     digest = hashlib.sha256()
+    done = 0
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(destination, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0)
-            done, last_report = 0, 0.0
-            while True:
-                chunk = response.read(CHUNK_BYTES)
-                if not chunk:
-                    break
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                    last_report = time.monotonic()
-                    _report_progress(progress, done, total)
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+            total = _expected_length(url, response)
+            _check_free_space(url, destination, total)
+            out = open(destination, "wb")
+            try:
+                last_report = 0.0
+                while True:
+                    chunk = response.read(CHUNK_BYTES)
+                    if not chunk:
+                        break
+                    try:
+                        out.write(chunk)
+                    except OSError as error:
+                        raise _write_failed(error, destination, done) from None
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                        last_report = time.monotonic()
+                        _report_progress(progress, done, total)
+                try:
+                    out.flush()
+                    os.fsync(out.fileno())
+                except OSError as error:
+                    raise _write_failed(error, destination, done) from None
+            finally:
+                with contextlib.suppress(OSError):  # what is still buffered fails again; already reported
+                    out.close()
             _report_progress(progress, done, total, final=True)
+    except http.client.HTTPException as error:  # IncompleteRead: a chunked response cut short, a bad chunk size
+        raise DownloadError(f"{url}: the response was cut off after {done:,} bytes "
+                            f"({type(error).__name__}); try again") from None
     except (urllib.error.URLError, OSError) as error:
         raise DownloadError(f"{url}: download failed: {error}") from None
-    if total and done != total:
-        raise DownloadError(f"{url}: got {done:,} bytes, expected {total:,} (connection cut?)")
+    if total is not None and done != total:
+        raise DownloadError(f"{url}: got {done:,} bytes, the server announced {total:,} (connection cut?); "
+                            "try again")
     return digest.hexdigest()
 
 
@@ -109,25 +162,61 @@ def _without_common_top_folder(files: Dict[str, tarfile.TarInfo]) -> Dict[str, t
 
 
 def unpack(archive_path: str, output_dir: str) -> List[str]:
-    """Verifies and unpacks the archive into ``output_dir`` (appears at the end); returns the files."""
+    """Verifies and unpacks the archive into ``output_dir`` (appears at the end); returns the files.
+
+    The output folder appears only with a train/ folder of images in it.
+    """
     staging = f"{os.path.abspath(output_dir).rstrip(os.sep)}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
+    written = 0
     try:
         with tarfile.open(archive_path, mode="r:gz") as archive:
             files = safe_members(archive)
             for relative, member in sorted(files.items()):
                 target = os.path.join(staging, *relative.split("/"))
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with archive.extractfile(member) as source, open(target, "wb") as out:
-                    shutil.copyfileobj(source, out)
+                try:
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    with archive.extractfile(member) as source, open(target, "wb") as out:
+                        _copy(source, out)
+                except _WriteFailed as failed:
+                    raise _write_failed(failed.error, target, written + failed.written) from None
+                except OSError as error:  # creating the folder or the file
+                    if error.errno is None:
+                        raise  # gzip.BadGzipFile: the archive's stream, reported below
+                    raise _write_failed(error, target, written) from None
+                written += member.size
+        counts = count_images_by_split(staging)
+        if not counts.get("train"):
+            raise DownloadError(f"{archive_path}: the archive has no train/ folder of images; found {counts}")
         if os.path.isdir(output_dir):
             os.rmdir(output_dir)  # empty: checked before downloading
         os.replace(staging, output_dir)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-        raise DownloadError(f"{archive_path}: not a valid tar.gz archive ({error})") from None
+        raise DownloadError(f"{archive_path}: not a valid tar.gz archive ({error}); a cut download or a damaged "
+                            "file") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return sorted(files)
+
+
+class _WriteFailed(Exception):
+    def __init__(self, error: OSError, written: int):
+        super().__init__(str(error))
+        self.error, self.written = error, written
+
+
+def _copy(source, out) -> None:
+    """shutil.copyfileobj, telling a failed write (disk full) from a failed read of the archive."""
+    written = 0
+    while True:
+        chunk = source.read(CHUNK_BYTES)
+        if not chunk:
+            return
+        try:
+            out.write(chunk)
+        except OSError as error:
+            raise _WriteFailed(error, written) from None
+        written += len(chunk)
 
 
 def count_images_by_split(output_dir: str) -> Dict[str, int]:
@@ -158,11 +247,9 @@ def fetch_dataset(name: str, output_dir: str, base_url: str = BASE_URL, sha256: 
             raise DownloadError(f"{url}: SHA-256 {digest} does not match the expected {sha256}")
         unpack(archive_path, output_dir)
     finally:
-        os.remove(archive_path)
-    counts = count_images_by_split(output_dir)
-    if not counts.get("train"):
-        raise DownloadError(f"{output_dir}: the archive has no train/ folder of images; found {counts}")
-    return counts
+        if os.path.exists(archive_path):
+            os.remove(archive_path)
+    return count_images_by_split(output_dir)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -26,6 +26,7 @@ import argparse
 import os
 import pathlib
 import shutil
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -53,6 +54,13 @@ SKY, WALL, ROOF, PILLAR, WINDOW, DOOR, LEDGE, BALCONY = range(len(CLASS_NAMES))
 # --------------------------------------------------------------------------
 # Dataset files.
 # --------------------------------------------------------------------------
+# The embedded dataset's name and home: pipeline_config.yaml's data.dataset_dir
+# (relative to the config file). data.generate_if_missing fills only a missing
+# folder of this name, so a typo in a real dataset's path is an error, never a
+# silent switch to generated data.
+DATASET_NAME = "synthetic_facades"
+DEFAULT_DATASET_DIR = f"build/datasets/{DATASET_NAME}"
+STAGING_MARK = ".tmp-"  # .<name>.tmp-<host>-<pid>: a generation under way (or killed) next to <name>
 INPUT_SUBDIR = "input"
 TARGET_SUBDIR = "target"
 README_NAME = "README.txt"
@@ -617,14 +625,57 @@ def _write_readme(directory: pathlib.Path, num_pairs: int, image_size: int, seed
     (directory / README_NAME).write_text(text, encoding="utf-8")
 
 
+def is_embedded_location(path) -> bool:
+    """Whether data.generate_if_missing may generate the embedded dataset at ``path``: its folder name says so."""
+    return pathlib.Path(os.path.normpath(str(path))).name == DATASET_NAME
+
+
+def _staging_dir(target: pathlib.Path) -> pathlib.Path:
+    return target.parent / f".{target.name}{STAGING_MARK}{socket.gethostname()}-{os.getpid()}"
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_staging(target) -> list[pathlib.Path]:
+    """Deletes the staging folders of generations of ``target`` that were killed; returns them.
+
+    Only this host's, and only when their process is gone: a generation running
+    elsewhere (a shared file system) or right now is left alone.
+    """
+    target = pathlib.Path(target).absolute()
+    prefix = f".{target.name}{STAGING_MARK}"
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    for candidate in target.parent.iterdir():
+        if not candidate.name.startswith(prefix) or candidate.is_symlink() or not candidate.is_dir():
+            continue
+        host, _, pid = candidate.name[len(prefix):].rpartition("-")
+        if not pid.isdigit() or host not in ("", socket.gethostname()) or _is_running(int(pid)):
+            continue
+        shutil.rmtree(candidate, ignore_errors=True)
+        removed.append(candidate)
+    return removed
+
+
 def generate_dataset(
     output_dir, num_pairs: int = 400, image_size: int = 256, seed: int = 0
 ) -> pathlib.Path:
     """Write `num_pairs` label/photo pairs under output_dir/{input,target}/.
 
     Files are built in a hidden sibling directory and renamed into place
-    only when complete. Raises FileExistsError if output_dir exists and is
-    not empty, ValueError for bad arguments. Returns output_dir.
+    only when complete, so an interrupted run never leaves a dataset that
+    looks whole; the staging folders of killed runs are removed first.
+    Raises FileExistsError if output_dir exists and is not empty,
+    ValueError for bad arguments. Returns output_dir.
     """
     _check_int("num_pairs", num_pairs, 1)
     _check_image_size(image_size)
@@ -633,7 +684,8 @@ def generate_dataset(
     target = output_dir.absolute()
     _refuse_existing(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    remove_stale_staging(target)
+    staging = _staging_dir(target)
     shutil.rmtree(staging, ignore_errors=True)
     try:
         _write_pairs(staging, num_pairs, image_size, seed)

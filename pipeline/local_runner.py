@@ -1,6 +1,7 @@
 """Runs the pipeline on this machine: TFX LocalDagRunner, Beam DirectRunner, SQLite MLMD."""
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 
@@ -23,22 +24,7 @@ def ensure_dataset(config: Config) -> str:
     if "://" in dataset_dir:
         return dataset_dir
     if not os.path.exists(dataset_dir):
-        if not data.generate_if_missing:
-            raise ConfigError(f"data.dataset_dir: {dataset_dir} does not exist (and "
-                              "data.generate_if_missing is false)")
-        if data.layout != layout.TWO_FOLDER:
-            raise ConfigError(
-                f"data.dataset_dir: {dataset_dir} does not exist; data.generate_if_missing only makes the embedded "
-                f"two_folder dataset and data.layout is {data.layout!r}. For an aligned dataset run "
-                f"`python -m data.download facades --output {dataset_dir}`, or convert one with "
-                "`python -m data.convert_layout`")
-        from data.synthetic_facades import generate_dataset  # only needed here
-
-        synthetic = data.synthetic
-        logging.info("Generating the embedded synthetic facades dataset (%d pairs, %dpx, seed %d) in %s",
-                     synthetic.num_pairs, synthetic.image_size, synthetic.seed, dataset_dir)
-        generate_dataset(dataset_dir, num_pairs=synthetic.num_pairs, image_size=synthetic.image_size,
-                         seed=synthetic.seed)
+        _generate_embedded_dataset(config, dataset_dir)
     if not os.path.isdir(dataset_dir):
         raise ConfigError(f"data.dataset_dir: {dataset_dir} is not a folder")
     try:
@@ -60,6 +46,53 @@ def ensure_dataset(config: Config) -> str:
                     raise ConfigError(f"data.{sub_key}: {folder} is not a folder; the two_folder layout expects "
                                       f"{data.input_subdir}/ and {data.target_subdir}/ under {parent}")
     return dataset_dir
+
+
+def _generate_embedded_dataset(config: Config, dataset_dir: str) -> None:
+    """Makes the embedded synthetic dataset at ``dataset_dir``, or says why a missing dataset is an error.
+
+    Only a folder named like the embedded dataset is generated: any other
+    missing path is a typo or an unmounted disk, and training on generated
+    data there could push a model of it over the served one.
+    """
+    from components.example_gen import layout
+    from data import synthetic_facades  # only needed here
+
+    data = config.data
+    if os.path.islink(dataset_dir):
+        raise ConfigError(f"data.dataset_dir: {dataset_dir} is a symlink to {os.readlink(dataset_dir)}, which does "
+                          "not exist (an unmounted disk?); nothing is generated there")
+    if not data.generate_if_missing:
+        raise ConfigError(f"data.dataset_dir: {dataset_dir} does not exist (and "
+                          "data.generate_if_missing is false)")
+    if not synthetic_facades.is_embedded_location(dataset_dir):
+        raise ConfigError(
+            f"data.dataset_dir: {dataset_dir} does not exist{_did_you_mean(dataset_dir)}. Check the path (it is "
+            f"relative to the config file's folder). data.generate_if_missing only generates the embedded "
+            f"synthetic dataset, in a folder named {synthetic_facades.DATASET_NAME!r} (by default "
+            f"{config.resolve(synthetic_facades.DEFAULT_DATASET_DIR)}), never in place of a missing dataset")
+    if data.layout != layout.TWO_FOLDER:
+        raise ConfigError(
+            f"data.dataset_dir: {dataset_dir} does not exist; data.generate_if_missing only makes the embedded "
+            f"two_folder dataset and data.layout is {data.layout!r}. For an aligned dataset run "
+            f"`python -m data.download facades --output {dataset_dir}`, or convert one with "
+            "`python -m data.convert_layout`")
+    synthetic = data.synthetic
+    logging.info("Generating the embedded synthetic facades dataset (%d pairs, %dpx, seed %d) in %s",
+                 synthetic.num_pairs, synthetic.image_size, synthetic.seed, dataset_dir)
+    synthetic_facades.generate_dataset(dataset_dir, num_pairs=synthetic.num_pairs, image_size=synthetic.image_size,
+                                       seed=synthetic.seed)
+
+
+def _did_you_mean(missing: str) -> str:
+    """' (did you mean /x/facades?)' from the folders next to a mistyped path, or ''."""
+    parent, name = os.path.split(missing.rstrip(os.sep))
+    try:
+        siblings = [entry for entry in os.listdir(parent) if os.path.isdir(os.path.join(parent, entry))]
+    except OSError:
+        return f" (nor does its folder {parent})" if not os.path.isdir(parent) else ""
+    close = difflib.get_close_matches(name, siblings, n=1)
+    return f" (did you mean {os.path.join(parent, close[0])}?)" if close else ""
 
 
 def metadata_connection_config(config: Config):

@@ -59,6 +59,6 @@ def test_ensure_dataset_checks_split_folders_and_two_folder_subfolders(tmp_path)
 def test_ensure_dataset_generates_only_the_two_folder_dataset(tmp_path):
     with pytest.raises(ConfigError, match="generate_if_missing only makes the embedded two_folder dataset .*"
                                           "python -m data.download facades"):
-        local_runner.ensure_dataset(_config(tmp_path / "missing", "data.layout=aligned"))
+        local_runner.ensure_dataset(_config(tmp_path / "synthetic_facades", "data.layout=aligned"))
     with pytest.raises(ConfigError, match="does not exist"):
         local_runner.ensure_dataset(_config(tmp_path / "missing", "data.generate_if_missing=false"))

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_pipeline(workdir, *overrides, check=True):
-    paths = [f"data.dataset_dir={workdir}/dataset", f"pipeline.root={workdir}/tfx_root",
+    paths = [f"data.dataset_dir={workdir}/synthetic_facades", f"pipeline.root={workdir}/tfx_root",
              f"pipeline.metadata_path={workdir}/metadata.sqlite", f"pipeline.report_dir={workdir}/report",
              f"pipeline.log_dir={workdir}/logs", f"pusher.serving_dir={workdir}/serving_model"]
     tiny = ["data.synthetic.num_pairs=24", "data.synthetic.image_size=48", "transform.image_size=32",
@@ -140,7 +140,7 @@ def test_an_interrupted_trainer_resumes_from_its_last_checkpoint(tmp_path):
     """Kill the pipeline mid-training, run it again: training continues, not restarts."""
     settings = ["trainer.epochs=10", "trainer.checkpoint_every_steps=2", *LENIENT]
     command = [sys.executable, "-m", "pipeline", "run", "--config", os.path.join(ROOT, "pipeline_config.yaml")]
-    paths = [f"data.dataset_dir={tmp_path}/dataset", f"pipeline.root={tmp_path}/tfx_root",
+    paths = [f"data.dataset_dir={tmp_path}/synthetic_facades", f"pipeline.root={tmp_path}/tfx_root",
              f"pipeline.metadata_path={tmp_path}/metadata.sqlite", f"pipeline.report_dir={tmp_path}/report",
              f"pipeline.log_dir={tmp_path}/logs", f"pusher.serving_dir={tmp_path}/serving_model"]
     tiny = ["data.synthetic.num_pairs=24", "data.synthetic.image_size=48", "transform.image_size=32",

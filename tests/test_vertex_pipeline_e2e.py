@@ -25,7 +25,7 @@ def vertex_run(tmp_path_factory):
     generate_dataset(str(work / "dataset"), num_pairs=20, image_size=48, seed=0)
     config = load_config(os.path.join(ROOT, "pipeline_config.yaml"), [
         f"pipeline.root={work}/root", f"data.dataset_dir={work}/dataset", "data.split_mode=hash",
-        f"pusher.serving_dir={work}/serving_model", *TINY], profile="vertex")
+        f"pusher.serving_dir={work}/serving_model", "pusher.model_config_file=null", *TINY], profile="vertex")
     job = kubeflow_runner.compile_spec(config)
     produced = vertex_launcher.run_pipeline(job, str(work / "tasks"), ROOT)
     return work, produced

@@ -47,13 +47,15 @@ def check_aligned(data: bytes, limits: image_checks.ImageLimits, direction: str)
     """An aligned file -> (input PNG, target PNG), or :class:`image_checks.ImageRejected`.
 
     The pixel limit applies to the whole file, the minimum side to each half.
-    Halves are lossless PNGs of the decoded pixels (16-bit stays 16-bit).
+    Halves are lossless PNGs of the decoded pixels (16-bit stays 16-bit), cut
+    from the image turned upright by its EXIF orientation.
     """
     header = image_checks.read_header(data)
-    if header.width % 2:
+    width, height = header.upright_size
+    if width % 2:
         raise image_checks.ImageRejected(
-            quarantine.ODD_WIDTH, f"{header.width}x{header.height}: an odd width has no two equal halves")
-    image_checks.check_limits(header, limits, min_side_of=(header.width // 2, header.height))
-    pixels = image_checks.decode_pixels(data, header)
+            quarantine.ODD_WIDTH, f"{width}x{height}: an odd width has no two equal halves")
+    image_checks.check_limits(header, limits, min_side_of=(width // 2, height))
+    pixels = image_checks.upright(image_checks.decode_pixels(data, header), header)
     input_pixels, target_pixels = split_halves(pixels, direction)
     return image_checks.encode_png(input_pixels), image_checks.encode_png(target_pixels)

@@ -12,14 +12,13 @@ and fails the run when too little of the dataset is usable.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
 from typing import Any, Dict
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from google.protobuf import json_format, struct_pb2
@@ -30,7 +29,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.example_gen import ingest, layout, quarantine
+from components.example_gen import ingest, layout, listing, quarantine
 from pipeline.config import DataSettings, section_from_dict
 
 METRICS_NAMESPACE = "paired_image_example_gen"
@@ -78,7 +77,7 @@ class _RouteFile(beam.DoFn):
     def process(self, metadata):
         routed = self._router.route(metadata.path)
         if isinstance(routed, layout.Route):
-            yield routed
+            yield dataclasses.replace(routed, size=metadata.size_in_bytes)
         elif isinstance(routed, quarantine.Rejection):
             yield beam.pvalue.TaggedOutput(ingest.REJECTED, routed)
         else:
@@ -188,12 +187,13 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         logging.info("[example_gen] reading %s (%s layout; splits: %s)", root, settings.layout,
                      ", ".join(f"{s.name} <- {s.pattern}" for s in input_config.splits))
 
-        routed = (pipeline
-                  | "MatchDataset" >> fileio.MatchFiles(FileSystems.join(root, "**"),
-                                                        empty_match_treatment=EmptyMatchTreatment.ALLOW)
+        listed = pipeline | "ListDataset" >> listing.ListDataset(root)
+        routed = (listed[listing.FILES]
                   | "Route" >> beam.ParDo(_RouteFile(router)).with_outputs(ingest.REJECTED, IGNORED, main=ROUTES))
+        unlisted = listed[listing.PROBLEMS] | "SplitOfUnlisted" >> beam.Map(
+            lambda rejection: dataclasses.replace(rejection, split=router.split_name_of(rejection.path)))
         ingested = routed[ROUTES] | "Ingest" >> ingest.INGEST_BY_LAYOUT[settings.layout](settings)
-        rejected = ((routed[ingest.REJECTED], ingested[ingest.REJECTED])
+        rejected = ((unlisted, routed[ingest.REJECTED], ingested[ingest.REJECTED])
                     | "FlattenRejected" >> beam.Flatten()
                     | "CountAndLog" >> beam.Map(_count_and_log))
         example_splits = _split(ingested[ingest.EXAMPLES], input_config, output_config)

@@ -11,11 +11,18 @@ every mode with ``channels`` 1 and 3, and those images are decoded here with tha
 same decoder. Everything else (BMP, GIF's first frame, CMYK JPEG) is re-encoded
 losslessly as PNG: ``tf.io.decode_image`` refuses BMP with ``channels=1``, GIF
 with ``channels=1``, 1-bit BMP at all, and CMYK JPEG with ``channels=1``.
+
+EXIF orientation: a phone stores a portrait photo as landscape pixels plus an
+EXIF tag saying how to turn them; TensorFlow's decoder ignores the tag. So an
+image with an orientation other than upright is turned here (as every viewer
+does) and stored as a PNG of the upright pixels; its size is the upright size,
+so the pair's size check and the aligned halves see what a person sees.
 """
 from __future__ import annotations
 
 import dataclasses
 import io
+import struct
 from typing import Optional
 
 import numpy as np
@@ -31,6 +38,18 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FORMAT_SIGNATURES = (PNG_SIGNATURE, b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 PNG_BIT_DEPTH_OFFSET = 24        # signature (8) + IHDR length (4) + type (4) + width (4) + height (4)
 PNG_COMPRESSION = 1              # zlib level of re-encoded PNGs: lossless at any level; 1 is the fastest
+EXIF_ORIENTATION_TAG = 0x0112
+UPRIGHT = 1                      # EXIF orientation 1: the pixels are stored as shown
+# EXIF orientation -> the stored pixels [H, W, C] turned upright (what PIL's ImageOps.exif_transpose does).
+_TO_UPRIGHT = {
+    2: lambda p: p[:, ::-1],                          # mirrored left-right
+    3: lambda p: p[::-1, ::-1],                       # upside down
+    4: lambda p: p[::-1],                             # mirrored top-bottom
+    5: lambda p: p.transpose(1, 0, 2),                # mirrored along the main diagonal
+    6: lambda p: np.rot90(p, -1),                     # stored turned 90 degrees left: turn right
+    7: lambda p: p.transpose(1, 0, 2)[::-1, ::-1],    # mirrored along the other diagonal
+    8: lambda p: np.rot90(p, 1),                      # stored turned 90 degrees right: turn left
+}
 _PIL_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError,
                Image.DecompressionBombError)
 
@@ -56,8 +75,14 @@ class ImageLimits:
 class Header:
     format: str
     mode: str
-    width: int
+    width: int                   # as stored
     height: int
+    orientation: int = UPRIGHT   # EXIF orientation, 1-8
+
+    @property
+    def upright_size(self) -> tuple:
+        """(width, height) once turned upright: orientations 5-8 swap the sides."""
+        return (self.height, self.width) if self.orientation >= 5 else (self.width, self.height)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +104,7 @@ def read_header(data: bytes) -> Header:
         raise ImageRejected(quarantine.EMPTY_FILE, "zero bytes")
     try:
         with Image.open(io.BytesIO(data)) as image:
-            header = Header(image.format or "", image.mode, image.width, image.height)
+            header = Header(image.format or "", image.mode, image.width, image.height, _exif_orientation(image))
     except Image.DecompressionBombError as error:  # PIL's own guard, at 2x Image.MAX_IMAGE_PIXELS
         raise ImageRejected(quarantine.TOO_MANY_PIXELS, f"not decoded: {error}") from None
     except UnidentifiedImageError:
@@ -129,8 +154,35 @@ def decode_pixels(data: bytes, header: Header) -> np.ndarray:
     return pixels
 
 
+def _exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation from what PIL read with the header (never a decode); 1 when absent or invalid.
+
+    ``image.getexif()`` is not used: for a PNG without an early eXIf chunk it
+    loads the pixels, before the size limits are checked.
+    """
+    raw = image.info.get("exif")
+    if not raw:
+        return UPRIGHT
+    exif = Image.Exif()
+    try:
+        exif.load(raw)
+        value = exif.get(EXIF_ORIENTATION_TAG, UPRIGHT)
+    except _PIL_ERRORS + (KeyError, TypeError, struct.error):
+        return UPRIGHT  # an unreadable EXIF block: shown as stored by viewers too
+    return value if value in _TO_UPRIGHT else UPRIGHT
+
+
+def upright(pixels: np.ndarray, header: Header) -> np.ndarray:
+    """The decoded pixels turned as the header's EXIF orientation says."""
+    if header.orientation == UPRIGHT:
+        return pixels
+    return np.ascontiguousarray(_TO_UPRIGHT[header.orientation](pixels))
+
+
 def keeps_its_bytes(header: Header) -> bool:
-    """Whether Transform's decoder reads the original bytes in every mode (see module doc)."""
+    """Whether Transform's decoder reads the original bytes in every mode, upright (see module doc)."""
+    if header.orientation != UPRIGHT:
+        return False
     return header.format == "PNG" or (header.format == "JPEG" and header.mode in JPEG_MODES_KEPT_AS_IS)
 
 
@@ -143,7 +195,7 @@ def check_image(data: bytes, limits: ImageLimits) -> CheckedImage:
     """Header limits, full decode, and the bytes to store (see module doc)."""
     header = read_header(data)
     check_limits(header, limits)
-    pixels = decode_pixels(data, header)
+    pixels = upright(decode_pixels(data, header), header)
     if keeps_its_bytes(header):
         return CheckedImage(encoded=data, pixels=pixels, reencoded=False)
     return CheckedImage(encoded=encode_png(pixels), pixels=pixels, reencoded=True)

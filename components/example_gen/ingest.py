@@ -29,18 +29,36 @@ SIZE_MISMATCH_REJECT = "reject"       # data.size_mismatch: quarantine both (the
 ITEMS_PER_EXAMPLE = {layout.TWO_FOLDER: 2, layout.ALIGNED: 1, layout.TFRECORD: 1}
 ITEM_UNIT = {layout.TWO_FOLDER: "file", layout.ALIGNED: "file", layout.TFRECORD: "record"}
 _READ_ERRORS = (OSError, BeamIOError)
+RECORD_OVERHEAD_BYTES = 64 * 1024    # a record is two images plus its pair id and the Example framing
 
 
 def limits_of(settings) -> image_checks.ImageLimits:
     return image_checks.ImageLimits(min_side=settings.min_image_side, max_pixels=settings.max_image_pixels)
 
 
-def _read_file(path: str) -> bytes:
+def too_large(size: int, max_bytes: int, what: str) -> image_checks.ImageRejected:
+    return image_checks.ImageRejected(quarantine.FILE_TOO_LARGE,
+                                      f"{what}{size:,} bytes > data.max_file_bytes = {max_bytes:,}; not read")
+
+
+def read_file(path: str, size: Optional[int], max_bytes: int) -> bytes:
+    """The file's bytes, refused unread when the listing's ``size`` is over ``max_bytes``.
+
+    At most ``max_bytes + 1`` bytes are ever read, so a file that grew since the
+    listing (or a size the file system got wrong) cannot make it read more.
+    """
+    if size is not None and size > max_bytes:
+        raise too_large(size, max_bytes, "")
     try:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            return handle.read()
+            data = handle.read(max_bytes + 1)
     except _READ_ERRORS as error:
         raise image_checks.ImageRejected(quarantine.UNREADABLE_FILE, str(error)) from None
+    if len(data) > max_bytes:
+        raise image_checks.ImageRejected(
+            quarantine.FILE_TOO_LARGE, f"over data.max_file_bytes = {max_bytes:,} bytes when read (listed as "
+                                       f"{size if size is not None else '?'} bytes: it grew); not read further")
+    return data
 
 
 def _rejected(path: str, reason: str, detail: str, split: str) -> beam.pvalue.TaggedOutput:
@@ -59,12 +77,15 @@ class _ReadTwoFolderPair(beam.DoFn):
     def __init__(self, settings):
         self._limits = limits_of(settings)
         self._size_policy = settings.size_mismatch
+        self._max_bytes = settings.max_file_bytes
 
     def process(self, element) -> Iterator:
         (split, pair_id), tagged_paths = element
         paths_by_role: Dict[str, list] = {}
-        for role, path in tagged_paths:
+        sizes: Dict[str, Optional[int]] = {}
+        for role, path, size in tagged_paths:
             paths_by_role.setdefault(role, []).append(path)
+            sizes[path] = size
         pair, rejections = pairing.match_pair(pair_id, paths_by_role)
         if pair is None:
             for rejection in rejections:
@@ -74,7 +95,7 @@ class _ReadTwoFolderPair(beam.DoFn):
         checked, failed = {}, {}
         for role, path in zip(roles, pair):
             try:
-                checked[role] = image_checks.check_image(_read_file(path), self._limits)
+                checked[role] = image_checks.check_image(read_file(path, sizes[path], self._max_bytes), self._limits)
             except image_checks.ImageRejected as error:
                 failed[role] = error
         if failed:
@@ -107,10 +128,12 @@ class _ReadAlignedFile(beam.DoFn):
     def __init__(self, settings):
         self._limits = limits_of(settings)
         self._direction = settings.direction
+        self._max_bytes = settings.max_file_bytes
 
     def process(self, element) -> Iterator:
-        (split, pair_id), paths = element
-        paths = sorted(paths)
+        (split, pair_id), paths_and_sizes = element
+        sizes = dict(paths_and_sizes)
+        paths = sorted(sizes)
         if len(paths) > 1:
             names = ", ".join(posixpath.basename(p) for p in paths)
             for path in paths:
@@ -118,7 +141,8 @@ class _ReadAlignedFile(beam.DoFn):
                                 f"stem {pair_id!r} is shared by {names}: the pair is ambiguous", split)
             return
         try:
-            input_png, target_png = aligned.check_aligned(_read_file(paths[0]), self._limits, self._direction)
+            input_png, target_png = aligned.check_aligned(read_file(paths[0], sizes[paths[0]], self._max_bytes),
+                                                          self._limits, self._direction)
         except image_checks.ImageRejected as error:
             yield _rejected(paths[0], error.reason, error.detail, split)
             return
@@ -133,18 +157,25 @@ class _ReadRecordFile(beam.DoFn):
     a side input and checks every other record's images.
     """
 
-    def __init__(self, settings=None, ids_only: bool = False):
-        self._limits = limits_of(settings) if settings else None
-        self._size_policy = settings.size_mismatch if settings else None
+    def __init__(self, settings, ids_only: bool = False):
+        self._limits = limits_of(settings)
+        self._size_policy = settings.size_mismatch
+        self._max_bytes = settings.max_file_bytes
         self._ids_only = ids_only
 
     def process(self, route: layout.Route, duplicates=None) -> Iterator:
         path, split, index = route.path, route.split, 0
         try:
             with tfrecord_files.open_records(path) as handle:
-                for record in tfrecord_files.read_records(handle):
+                for record in tfrecord_files.read_records(handle, 2 * self._max_bytes + RECORD_OVERHEAD_BYTES):
                     locator = f"{path}#{index}"
                     index += 1
+                    if isinstance(record, tfrecord_files.OversizedRecord):
+                        if not self._ids_only:
+                            yield _rejected(locator, quarantine.FILE_TOO_LARGE,
+                                            f"record of {record.length:,} bytes: more than two images of "
+                                            f"data.max_file_bytes = {self._max_bytes:,} each; not read", split)
+                        continue
                     try:
                         pair_id, input_bytes, target_bytes = pairing.parse_example(record)
                     except pairing.BadRecord as error:
@@ -180,6 +211,8 @@ class _ReadRecordFile(beam.DoFn):
         checked = []
         for key, data in ((features.INPUT_IMAGE_KEY, input_bytes), (features.TARGET_IMAGE_KEY, target_bytes)):
             try:
+                if len(data) > self._max_bytes:
+                    raise too_large(len(data), self._max_bytes, "encoded image of ")
                 checked.append(image_checks.check_image(data, self._limits))
             except image_checks.ImageRejected as error:
                 yield _rejected(locator, error.reason, f"{key}: {error.detail}", split)
@@ -210,7 +243,7 @@ def _named(outputs) -> dict:
 @beam.ptransform_fn
 def IngestTwoFolder(routes, settings):  # pylint: disable=invalid-name
     return _named(routes
-                  | "KeyByStem" >> beam.Map(lambda r: ((r.split, layout.stem_of(r.path)), (r.role, r.path)))
+                  | "KeyByStem" >> beam.Map(lambda r: ((r.split, layout.stem_of(r.path)), (r.role, r.path, r.size)))
                   | "GroupByStem" >> beam.GroupByKey()
                   | "ReadPairs" >> beam.ParDo(_ReadTwoFolderPair(settings)).with_outputs(
                       REJECTED, RESIZED, main=EXAMPLES))
@@ -219,7 +252,7 @@ def IngestTwoFolder(routes, settings):  # pylint: disable=invalid-name
 @beam.ptransform_fn
 def IngestAligned(routes, settings):  # pylint: disable=invalid-name
     return _named(routes
-                  | "KeyByStem" >> beam.Map(lambda r: ((r.split, layout.stem_of(r.path)), r.path))
+                  | "KeyByStem" >> beam.Map(lambda r: ((r.split, layout.stem_of(r.path)), (r.path, r.size)))
                   | "GroupByStem" >> beam.GroupByKey()
                   | "SplitHalves" >> beam.ParDo(_ReadAlignedFile(settings)).with_outputs(
                       REJECTED, RESIZED, main=EXAMPLES))
@@ -228,7 +261,7 @@ def IngestAligned(routes, settings):  # pylint: disable=invalid-name
 @beam.ptransform_fn
 def IngestTFRecords(routes, settings):  # pylint: disable=invalid-name
     duplicates = (routes
-                  | "ReadPairIds" >> beam.ParDo(_ReadRecordFile(ids_only=True))
+                  | "ReadPairIds" >> beam.ParDo(_ReadRecordFile(settings, ids_only=True))
                   | "CountPairIds" >> beam.combiners.Count.PerElement()
                   | "KeepDuplicates" >> beam.Filter(lambda key_count: key_count[1] > 1))
     return _named(routes

@@ -98,6 +98,7 @@ class Route:
     split: str
     role: str
     path: str
+    size: Optional[int] = None   # bytes, from the listing: checked against data.max_file_bytes before reading
 
 
 def stem_of(path: str) -> str:
@@ -136,6 +137,10 @@ class FileRouter:
                                         f"{extension or 'no extension'}; the {self.layout} layout reads "
                                         f"{list(self.data_extensions)}", split)
         return Route(split, role, path)
+
+    def split_name_of(self, path: str) -> str:
+        """The input split a path (a file or a folder) is under, or "" when it is under none."""
+        return self._split_of(self._relative_parts(path) + [""])[0] or ""  # + "": the folder val/ is in eval
 
     def _relative_parts(self, path: str) -> List[str]:
         root = self.root.rstrip("/") + "/"

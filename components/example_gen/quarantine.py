@@ -17,6 +17,11 @@ from typing import Dict, Iterable, List, Optional
 UNSUPPORTED_EXTENSION = "unsupported_extension"  # in a layout folder, extension not in the config
 OUTSIDE_LAYOUT = "outside_layout"                # a data file where the layout does not look
 UNREADABLE_FILE = "unreadable_file"              # the file system refused to read it
+UNREADABLE_FOLDER = "unreadable_folder"          # a folder that cannot be listed: nothing under it was read
+BROKEN_SYMLINK = "broken_symlink"                # a symlink to nothing (or a symlink loop)
+SYMLINKED_FOLDER = "symlinked_folder"            # a symlink to a folder inside the dataset: not followed
+NOT_A_REGULAR_FILE = "not_a_regular_file"        # a FIFO, socket or device: never opened (a FIFO would block)
+FILE_TOO_LARGE = "file_too_large"                # above data.max_file_bytes (e.g. junk appended); not read
 EMPTY_FILE = "empty_file"                        # zero bytes
 NOT_AN_IMAGE = "not_an_image"                    # no known image format (e.g. text named .png)
 UNSUPPORTED_FORMAT = "unsupported_format"        # an image, but not PNG/JPEG/BMP/GIF (e.g. TIFF named .png)

@@ -8,8 +8,9 @@ checking the length and data CRCs of the TFRecord framing.
 """
 from __future__ import annotations
 
+import dataclasses
 import struct
-from typing import Iterator
+from typing import Iterator, Union
 
 import google_crc32c
 from apache_beam.io.filesystem import CompressionTypes
@@ -19,6 +20,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 RECORD_HEADER = struct.Struct("<QI")           # length, masked CRC32C of the length
 DATA_CRC = struct.Struct("<I")
 MAX_RECORD_BYTES = 2 ** 31 - 1                 # protobuf cannot parse a larger Example
+SKIP_CHUNK_BYTES = 1 << 20                     # an oversized record is checked and skipped this much at a time
 _CRC_MASK_DELTA = 0xA282EAD8
 
 
@@ -30,10 +32,20 @@ class CorruptRecords(ValueError):
         self.index = index
 
 
+@dataclasses.dataclass(frozen=True)
+class OversizedRecord:
+    """A well-framed record longer than the reader's limit: skipped unread (its checksum was verified)."""
+
+    length: int
+
+
+def _mask(crc: int) -> int:
+    return (((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF
+
+
 def masked_crc32c(data: bytes) -> int:
     """TFRecord's checksum: CRC32C rotated right by 15 bits plus a constant."""
-    crc = google_crc32c.value(data)
-    return (((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF
+    return _mask(google_crc32c.value(data))
 
 
 def encode_record(data: bytes) -> bytes:
@@ -52,8 +64,28 @@ def open_records(path: str):
     return FileSystems.open(path, compression_type=compression_of(path))
 
 
-def read_records(handle) -> Iterator[bytes]:
-    """Yields each record's payload; raises :class:`CorruptRecords` where the framing breaks."""
+def _skip_record(handle, index: int, length: int) -> None:
+    """Reads past a record in chunks, checking its data CRC, without holding it."""
+    crc, left = 0, length
+    while left:
+        chunk = handle.read(min(left, SKIP_CHUNK_BYTES))
+        if not chunk:
+            raise CorruptRecords(index, f"file ends inside the record ({length - left} of {length} bytes)")
+        crc = google_crc32c.extend(crc, chunk)
+        left -= len(chunk)
+    tail = handle.read(DATA_CRC.size)
+    if len(tail) < DATA_CRC.size:
+        raise CorruptRecords(index, "file ends inside the record's checksum")
+    if _mask(crc) != DATA_CRC.unpack(tail)[0]:
+        raise CorruptRecords(index, "data checksum mismatch")
+
+
+def read_records(handle, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Union[bytes, OversizedRecord]]:
+    """Yields each record's payload, or :class:`OversizedRecord` for one over ``max_record_bytes``.
+
+    Raises :class:`CorruptRecords` where the framing breaks. No more than
+    ``max_record_bytes`` (or a chunk) is ever held, whatever a header claims.
+    """
     index = 0
     while True:
         header = handle.read(RECORD_HEADER.size)
@@ -67,6 +99,11 @@ def read_records(handle) -> Iterator[bytes]:
             raise CorruptRecords(index, "length checksum mismatch (not TFRecord framing, or damaged)")
         if length > MAX_RECORD_BYTES:
             raise CorruptRecords(index, f"length {length:,} bytes exceeds {MAX_RECORD_BYTES:,}")
+        if length > max_record_bytes:
+            _skip_record(handle, index, length)
+            yield OversizedRecord(length)
+            index += 1
+            continue
         body = handle.read(length + DATA_CRC.size)
         if len(body) < length + DATA_CRC.size:
             raise CorruptRecords(index, f"file ends inside the record ({len(body)} of "
