@@ -8,9 +8,9 @@ import os
 import sys
 import time
 import warnings
-from typing import List, Optional
+from typing import Callable, List, Optional
 
-from pipeline import logs
+from pipeline import logs, output_paths
 from pipeline.config import ConfigError, load_config
 
 DEFAULT_CONFIG = "pipeline_config.yaml"
@@ -62,23 +62,61 @@ def cmd_run(args) -> int:
     if config.profile.runner != "local":
         raise ConfigError(f"--profile {args.profile}: its runner is {config.profile.runner!r}; `run` runs here. "
                           f"Use `python -m pipeline submit --profile {args.profile}` (or compile / schedule)")
-    log_file = logs.configure(os.path.join(config.resolve(config.pipeline.log_dir),
-                                           time.strftime("run-%Y%m%d-%H%M%S.log")))
+    output_paths.check_output_paths(config)  # before anything is written
+    log_dir = config.resolve(config.pipeline.log_dir)
+    output_paths.create_owned_dir(log_dir, "pipeline.log_dir")
+    log_file = logs.configure(os.path.join(log_dir, time.strftime("run-%Y%m%d-%H%M%S.log")))
     from pipeline import local_runner  # heavy imports after the config is known to be valid
 
+    return run_and_report(config, local_runner.run, log_file)
+
+
+def run_and_report(config, run: Callable, log_file: str) -> int:
+    """Runs ``run(config)`` and prints its summary, or what failed; returns the exit status.
+
+    A failure says whether a model was pushed before it (ML Metadata's record and the
+    serving folder's versions, before and after): a failed run must not hide that
+    serving already changed.
+    """
+    from pipeline import run_summary
+
     started = time.monotonic()
+    started_ms = int(time.time() * 1000)
+    versions_before = run_summary.served_versions(config)
     try:
-        summary = local_runner.run(config)
-    except ConfigError:
-        raise
+        summary = run(config)
+    except ConfigError as error:
+        pushed = _push_lines(config, versions_before, started_ms)
+        if not pushed:
+            raise
+        print("\n".join([f"config error: {error}", *pushed]), file=sys.stderr, flush=True)
+        return 2
     except Exception as error:  # noqa: BLE001 - any component failure: say what, point at the log
         logging.getLogger(__name__).info("pipeline failed", exc_info=True)   # the traceback, file only
-        print(f"pipeline failed: {type(error).__name__}: {error}\nfull log, with the traceback: {log_file}",
-              file=sys.stderr, flush=True)
+        print(failure_message(config, error, log_file, versions_before, started_ms), file=sys.stderr, flush=True)
         return 1
     print("\n".join(summary.lines() + [f"full log: {log_file}", f"elapsed: {time.monotonic() - started:.0f}s"]),
           flush=True)
     return 0
+
+
+def failure_message(config, error: BaseException, log_file: str, versions_before: List[int],
+                    started_ms: int) -> str:
+    """What failed, whether a model was pushed before it (serving changed), and where the traceback is."""
+    return "\n".join([f"pipeline failed: {type(error).__name__}: {error}",
+                      *_push_lines(config, versions_before, started_ms),
+                      f"full log, with the traceback: {log_file}"])
+
+
+def _push_lines(config, versions_before: List[int], started_ms: int) -> List[str]:
+    """What was pushed since ``started_ms`` (``run_summary.pushes_since``); never raises."""
+    from pipeline import local_runner, run_summary
+
+    try:
+        return run_summary.pushes_since(config, local_runner.metadata_connection_config(config), versions_before,
+                                        started_ms)
+    except Exception as lookup_error:  # noqa: BLE001 - the run's own error comes first
+        return [f"(could not check whether a model was pushed: {type(lookup_error).__name__}: {lookup_error})"]
 
 
 def cmd_model_summary(args) -> int:
@@ -99,9 +137,10 @@ def cmd_model_summary(args) -> int:
 
 def cmd_compile(args) -> int:
     config = _load(args)
+    output = _checked_output(args, config)
     from pipeline import kubeflow_runner  # heavy imports after the config is known to be valid
 
-    path = kubeflow_runner.compile_pipeline(config, _output(args, config))
+    path = kubeflow_runner.compile_pipeline(config, output)
     print(f"compiled for {config.profile.runner} (profile {config.profile_name}, image {config.profile.image}): {path}")
     for key in kubeflow_runner.local_paths(config):
         print(f"note: {key} is a local path; fine for compiling, a {config.profile.runner} run needs a gs:// URI",
@@ -111,9 +150,10 @@ def cmd_compile(args) -> int:
 
 def cmd_submit_or_schedule(args) -> int:
     config = _load(args)
+    output = _checked_output(args, config)
     from pipeline import kubeflow_runner
 
-    path = kubeflow_runner.compile_pipeline(config, _output(args, config))
+    path = kubeflow_runner.compile_pipeline(config, output)
     print(f"compiled: {path}")
     scheduling = args.command == "schedule"
     if config.profile.runner == "vertex":
@@ -150,6 +190,13 @@ def cmd_image(args) -> int:
 
 def _output(args, config) -> str:
     return args.output or COMPILED_DEFAULTS.get(config.profile.runner, COMPILED_DEFAULTS["vertex"])
+
+
+def _checked_output(args, config) -> str:
+    """The compile destination, once the output paths and the destination itself are known to be safe."""
+    path = _output(args, config)
+    output_paths.check_compiled_output(config, path)
+    return path
 
 
 def _offline_credentials():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Any, Dict, List, Optional
 
 import yaml
@@ -18,6 +19,7 @@ from tfx import v1 as tfx
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from kfp.pipeline_spec import pipeline_spec_pb2
+from pipeline import output_paths
 from pipeline.config import REMOTE_RUNNERS, Config, ConfigError, ResourceSettings
 from pipeline.pipeline_def import create_pipeline
 
@@ -130,6 +132,7 @@ def compile_pipeline(config: Config, output_path: str) -> str:
     """
     if config.profile.runner == "kubeflow" and not output_path.endswith((".yaml", ".yml")):
         raise ConfigError(f"--output {output_path}: Kubeflow Pipelines reads pipeline packages named *.yaml")
+    output_paths.check_compiled_output(config, output_path)
     job = compile_spec(config)
     if config.profile.runner == "vertex":
         text = json.dumps(job, indent=2, sort_keys=True) + "\n"
@@ -138,9 +141,9 @@ def compile_pipeline(config: Config, output_path: str) -> str:
         spec.setdefault("defaultPipelineRoot", job["runtimeConfig"].get("gcsOutputDirectory", ""))
         text = yaml.safe_dump(spec, sort_keys=True)
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    staging = f"{output_path}.compiling-{os.getpid()}"
+    staging = f"{output_path}.compiling-{uuid.uuid4().hex}"
     try:
-        with open(staging, "w", encoding="utf-8") as handle:
+        with open(staging, "x", encoding="utf-8") as handle:  # never truncates a file that is there
             handle.write(text)
         os.replace(staging, output_path)
     except BaseException:

@@ -7,7 +7,7 @@ import os
 
 from tfx import v1 as tfx
 
-from pipeline import run_summary
+from pipeline import output_paths, run_summary
 from pipeline.config import Config, ConfigError
 from pipeline.pipeline_def import create_pipeline
 
@@ -103,6 +103,7 @@ def metadata_connection_config(config: Config):
 
 def run(config: Config) -> run_summary.RunSummary:
     """Runs every component (re-using cached results) and summarizes this run."""
+    output_paths.check_output_paths(config)  # before anything is written: no output may overlap another or the data
     ensure_dataset(config)
     connection = metadata_connection_config(config)
     tfx.orchestration.LocalDagRunner().run(create_pipeline(config, metadata_connection_config=connection))

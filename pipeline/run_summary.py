@@ -17,11 +17,13 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.example_gen import quarantine  # stdlib only: the ExampleGen's audit format
 from components.evaluator.report import REPORT_FILENAME
+from pipeline import output_paths
 from pipeline.config import Config
 
 PIPELINE_CONTEXT = "pipeline"
 PIPELINE_RUN_CONTEXT = "pipeline_run"
 SUMMARY_METRICS = ("l1", "psnr", "ssim")
+PUSHED_MODEL_TYPE = "PushedModel"
 
 
 @dataclasses.dataclass
@@ -85,7 +87,7 @@ def summarize_latest_run(config: Config, connection_config) -> RunSummary:
     outputs = _output_artifacts_by_type(store, [e.id for e in executions])
 
     blessing = _first(outputs.get("ModelBlessing"))
-    pushed = _first(outputs.get("PushedModel"))
+    pushed = _first(outputs.get(PUSHED_MODEL_TYPE))
     evaluation = _first(outputs.get("ModelEvaluation"))
     model = _first(outputs.get("Model"))
     model_run = _first(outputs.get("ModelRun"))
@@ -137,16 +139,70 @@ def _str_prop(artifact, name: str) -> str:
 
 
 def _publish_report(evaluation_uri: str, report_dir: str) -> Optional[str]:
-    """Copies the evaluation folder to a stable path (staged, then swapped in)."""
+    """Copies the evaluation folder to a stable path: staged beside it, then swapped in.
+
+    Only a folder the project created is replaced (``output_paths.replace_owned_dir``): a
+    ``pipeline.report_dir`` naming anything else is refused, never deleted.
+    """
     if not os.path.isdir(evaluation_uri):
         return None
-    staging = f"{report_dir}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(evaluation_uri, staging)
-    previous = f"{report_dir}.previous"
-    shutil.rmtree(previous, ignore_errors=True)
-    if os.path.exists(report_dir):
-        os.replace(report_dir, previous)
-    os.replace(staging, report_dir)
-    shutil.rmtree(previous, ignore_errors=True)
+    output_paths.replace_owned_dir(report_dir, output_paths.REPORT_DIR_KEY,
+                                   lambda staging: shutil.copytree(evaluation_uri, staging, dirs_exist_ok=True))
     return os.path.join(report_dir, REPORT_FILENAME)
+
+
+# --------------------------------------------------------------------------- #
+# After a failed run: did serving change anyway?
+# --------------------------------------------------------------------------- #
+def served_versions(config: Config) -> List[int]:
+    """The version folders under ``<serving_dir>/<model_name>`` now (the Pusher's own listing)."""
+    from components.pusher.executor import served_versions as listing
+    from pipeline.pipeline_def import serving_base_directory
+
+    try:
+        return listing(serving_base_directory(config))
+    except Exception:  # noqa: BLE001 - an unreadable folder must not hide the run's own error
+        return []
+
+
+def pushes_since(config: Config, connection_config, versions_before: List[int], started_ms: int) -> List[str]:
+    """What was pushed since ``started_ms``: lines for a failed run's message, empty when serving is unchanged.
+
+    Two sources, both read: the PushedModel artifacts ML Metadata recorded for the
+    pipeline since then (the Pusher finished), and version folders that appeared
+    in the serving folder (the Pusher published, then failed, e.g. while pruning).
+    """
+    from pipeline.pipeline_def import serving_base_directory
+
+    base = serving_base_directory(config)
+    new_versions = sorted(set(served_versions(config)) - set(versions_before))
+    lines = []
+    recorded = []
+    try:
+        recorded = _pushed_destinations(mlmd.MetadataStore(connection_config), config.pipeline.name, started_ms)
+    except Exception as error:  # noqa: BLE001 - report what the folder shows even without MLMD
+        lines.append(f"(ML Metadata could not be read to check for a push: {type(error).__name__}: {error})")
+    for destination in recorded:
+        version = os.path.basename(destination.rstrip("/"))
+        changed = version.isdigit() and int(version) in new_versions
+        lines.append(f"the model WAS pushed before the failure: version {version} at {destination}"
+                     + (" (TF Serving serves the newest version: serving has changed)" if changed
+                        else " (that version was already served)"))
+    unrecorded = [v for v in new_versions if not any(os.path.basename(d.rstrip("/")) == str(v) for d in recorded)]
+    if unrecorded:
+        lines.append(f"new model version(s) {', '.join(map(str, unrecorded))} appeared in {base} during this run "
+                     "(published by this run's Pusher before it failed, or by another pipeline pushing there): "
+                     "TF Serving serves the newest version, so serving has changed")
+    return lines
+
+
+def _pushed_destinations(store, pipeline_name: str, started_ms: int) -> List[str]:
+    """``pushed_destination`` of this pipeline's PushedModel artifacts created since ``started_ms``, oldest first."""
+    context = store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
+    if context is None:
+        return []
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    pushed = [a for a in store.get_artifacts_by_context(context.id)
+              if types.get(a.type_id) == PUSHED_MODEL_TYPE and a.create_time_since_epoch >= started_ms
+              and _int_prop(a, "pushed") and _str_prop(a, "pushed_destination")]
+    return [_str_prop(a, "pushed_destination") for a in sorted(pushed, key=lambda a: a.id)]

@@ -1,7 +1,7 @@
 """Batch inference as a Beam job: a folder (or glob) of images, or the project's TFRecords, to PNGs.
 
 ``python -m serving.batch_translate --input DIR_OR_PATTERN --output DIR [--model-dir serving_model/pix2pix]
-[--version N] [--format auto|images|tfrecord] [--batch-size 16] [Beam pipeline args...]``
+[--version N] [--format auto|images|tfrecord] [--batch-size 16] [--overwrite-inputs] [Beam pipeline args...]``
 
 * images: every .png/.jpg/.jpeg/.bmp/.gif in DIR (or matching the glob) ->
   ``DIR/<stem>.png``; two sources with one stem keep their extension apart.
@@ -12,8 +12,10 @@ It runs Beam's RunInference with a ModelHandler that calls the model's
 ``serving_default`` signature (see beam_model_handler.py), so outputs are
 byte-for-byte what TF Serving returns. A file that is not an image, or that the
 model refuses, is listed with the reason in ``DIR/_failures.txt`` and does not
-stop the job. Runs on DirectRunner by default; other runners take their usual
-arguments unchanged, e.g. ``--runner=DataflowRunner --project=... --region=...
+stop the job. An ``--output`` that is, holds or lies in the input's folder is
+refused before the job starts, unless ``--overwrite-inputs``. Runs on
+DirectRunner by default; other runners take their usual arguments unchanged,
+e.g. ``--runner=DataflowRunner --project=... --region=...
 --temp_location=gs://...`` with gs:// input, output and model paths; remote
 workers need this repository's ``components`` and ``serving`` packages (ship
 them with Beam's ``--setup_file``/``--extra_package`` or a worker container).
@@ -184,15 +186,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="auto: a folder or an image suffix means images, anything else TFRecords")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
                         help="largest batch per model call (default: %(default)s)")
+    parser.add_argument(image_files.OVERWRITE_INPUTS_FLAG, action="store_true",
+                        help="allow --output to be, hold or lie in the input's folder; its files may be replaced")
     args, beam_args = parser.parse_known_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be >= 1")
+    input_format, pattern = resolve_input(args.input, args.format)
     try:
+        if not args.overwrite_inputs:
+            image_files.check_output_apart(args.output, [image_files.pattern_folder(pattern)])
         model_dir = version_dir(args.model_dir, args.version)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, image_files.OutputOverlapsInputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
-    input_format, pattern = resolve_input(args.input, args.format)
     nothing = f"error: nothing to translate: no {input_format} input matches {pattern}"
     try:
         pipeline = beam.Pipeline(options=PipelineOptions(beam_args))

@@ -1,7 +1,7 @@
 """Send images to a running TF Serving and write the generated PNGs.
 
 ``python -m serving.client INPUT... --output DIR [--protocol rest|grpc] [--server URL_OR_HOST:PORT]
-[--model pix2pix] [--version N] [--batch-size 8] [--timeout 30]``
+[--model pix2pix] [--version N] [--batch-size 8] [--timeout 30] [--overwrite-inputs]``
 
 INPUT may be files, folders or globs. Each file is checked to be a PNG, JPEG,
 BMP or GIF before anything is sent. Images go in batches; when the server
@@ -9,7 +9,8 @@ refuses a batch's content (HTTP 400 / INVALID_ARGUMENT, e.g. an image above the
 model's pixel limit) the batch is resent one image at a time, so only the
 offending image is skipped, with the server's own error text. A server that is
 down, silent past ``--timeout``, failing (5xx) or missing the model stops the
-run with a message naming the endpoint.
+run with a message naming the endpoint. An ``--output`` folder that would
+overwrite or mix with the inputs is refused unless ``--overwrite-inputs``.
 
 Exit status: 0 all translated, 1 some inputs skipped, 2 nothing could be done.
 """
@@ -61,7 +62,8 @@ def send_all(client, paths: Sequence[str], output_dir: str, batch_size: int = DE
              progress: bool = True) -> Tuple[List[str], Dict[str, str]]:
     """Translates ``paths`` through the server into ``output_dir``; returns (written files, failures by path).
 
-    Raises ``ServingError`` when the server cannot be used at all.
+    Raises ``ServingError`` when the server cannot be used at all. The caller checks that
+    ``output_dir`` is apart from the inputs (``image_files.check_output_apart``).
     """
     names = dict(zip(paths, image_files.output_names(paths)))
     os.makedirs(output_dir, exist_ok=True)
@@ -100,13 +102,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help="seconds to wait for each answer (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(image_files.OVERWRITE_INPUTS_FLAG, action="store_true",
+                        help="allow --output to be where the inputs are; their files may be replaced")
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.timeout <= 0:
         parser.error("--batch-size must be >= 1 and --timeout > 0")
     server = args.server or DEFAULT_SERVERS[args.protocol]
     try:
         paths = image_files.collect_images(args.inputs)
-    except FileNotFoundError as error:
+        if not args.overwrite_inputs:
+            image_files.check_output_apart(args.output, image_files.input_folders(args.inputs), paths)
+    except (FileNotFoundError, image_files.OutputOverlapsInputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
     client = make_client(args.protocol, server, args.model, args.version, args.signature, args.timeout)

@@ -16,6 +16,8 @@ from typing import Dict, List, Sequence, Tuple
 
 from PIL import Image, UnidentifiedImageError
 
+from pipeline.output_paths import INSIDE, SAME, describe_pair, relation
+
 # What the exported model decodes (tf.io.decode_image), by extension and by Pillow's format name.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
@@ -23,8 +25,15 @@ GLOB_CHARACTERS = "*?["
 OUTPUT_EXTENSION = ".png"
 
 
+OVERWRITE_INPUTS_FLAG = "--overwrite-inputs"
+
+
 class NotAnImageError(ValueError):
     """A file that the model could not decode: refused before it is sent anywhere."""
+
+
+class OutputOverlapsInputError(ValueError):
+    """An output folder (or file) that would overwrite the inputs or mix with them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,3 +139,55 @@ def output_names(paths: Sequence[str]) -> List[str]:
         names = [rename(index, path) if counts[name] > 1 else name
                  for index, (path, name) in enumerate(zip(paths, names))]
     return names
+
+
+def pattern_folder(pattern: str) -> str:
+    """The folder a glob or file pattern reads from: ``a/b/*.png`` -> ``a/b``, ``a/*/x.png`` -> ``a``."""
+    parts = pattern.replace(os.sep, "/").split("/")
+    for index, part in enumerate(parts):
+        if is_glob(part):
+            return "/".join(parts[:index]) or "."
+    return os.path.dirname(pattern) or "."
+
+
+def input_folders(inputs: Sequence[str]) -> List[str]:
+    """Folders an output must stay apart from (not the same, not inside, not around): named folders and globs'."""
+    return list(dict.fromkeys(item if os.path.isdir(item) else pattern_folder(item)
+                              for item in inputs if os.path.isdir(item) or is_glob(item)))
+
+
+def check_output_apart(output_dir: str, input_dirs: Sequence[str], input_files: Sequence[str] = (),
+                       extra_outputs: Sequence[Tuple[str, str]] = (), output_flag: str = "--output") -> None:
+    """Refuses outputs that would overwrite the inputs: unless ``--overwrite-inputs`` is given.
+
+    ``output_dir`` may be neither the same as, nor inside, nor around a folder of
+    inputs (the outputs would replace its images or mix with them, and the next
+    run would read them as inputs); nor the folder of an input file named on
+    its own (its output could be that very file). ``extra_outputs`` are other
+    files written (``("--figure", path)``): none may be an input file or lie
+    in an input folder. Local paths are compared as written and with symlinks
+    followed; gs:// paths as URIs.
+    """
+    hint = f"choose another folder, or pass {OVERWRITE_INPUTS_FLAG} to write there anyway"
+    for folder in input_dirs:
+        what = relation(output_dir, folder)
+        if what is not None:
+            raise OutputOverlapsInputError(
+                f"{describe_pair(output_flag, output_dir, what, 'the input folder', folder)}: "
+                f"{'outputs would replace its images' if what == SAME else 'outputs and inputs would mix'}; {hint}")
+    for path in input_files:
+        folder = os.path.dirname(path) or "."
+        if relation(output_dir, folder) == SAME:
+            collides = os.path.join(output_dir, output_name(path))
+            clash = (f" ({collides} would replace it)" if relation(collides, path) == SAME else "")
+            raise OutputOverlapsInputError(f"{output_flag} {output_dir}: is the folder of the input {path}{clash}; "
+                                           f"{hint}")
+    for flag, extra in extra_outputs:
+        for path in input_files:
+            if relation(extra, path) == SAME:
+                raise OutputOverlapsInputError(f"{flag} {extra}: is the input {path}; it would be overwritten; "
+                                               f"choose another file, or pass {OVERWRITE_INPUTS_FLAG}")
+        for folder in input_dirs:
+            if relation(extra, folder) in (SAME, INSIDE):
+                raise OutputOverlapsInputError(f"{flag} {extra}: is inside the input folder {folder}; choose "
+                                               f"another file, or pass {OVERWRITE_INPUTS_FLAG}")

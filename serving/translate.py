@@ -1,7 +1,7 @@
 """Local inference with a pushed generator, no server: images in, generated PNGs out.
 
 ``python -m serving.translate INPUT... --output DIR [--model-dir serving_model/pix2pix] [--version N]
-[--batch-size 8] [--figure grid.png [--targets DIR] [--figure-rows 4]]``
+[--batch-size 8] [--figure grid.png [--targets DIR] [--figure-rows 4]] [--overwrite-inputs]``
 
 INPUT may be files, folders or globs (quote them: ``'photos/*.jpg'``), of any
 supported format and size. It runs the model's ``serving_default`` signature,
@@ -9,6 +9,9 @@ the same one TF Serving exposes, so what you see here is what clients of the
 server get. Outputs are ``DIR/<input stem>.png``. A file that is not an image,
 or that the model refuses (e.g. above its pixel limit), is reported and
 skipped; the others are still translated (exit status 1 if any was skipped).
+An ``--output`` folder that is, holds or lies in a folder of inputs (or the
+folder of an input file) is refused before anything is written, unless
+``--overwrite-inputs`` says so.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from serving.progress import progress_bar  # noqa: E402
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_FIGURE_ROWS = 4
 EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE = 0, 1, 2
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"   # a --figure file may only replace an earlier figure
 
 
 def translate(model_dir: str, encoded_images: Sequence[bytes]) -> List[bytes]:
@@ -75,10 +79,30 @@ def save_figure(path: str, results: Sequence[Tuple[str, bytes, bytes]], rows: in
     return str(visuals.save_image_grid(path, grid, columns)), len(grid)
 
 
+def check_figure_path(path: str) -> None:
+    """Refuses a ``--figure`` destination that exists and is not a PNG (a figure of an earlier run)."""
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path) or os.path.islink(path):
+        raise ValueError(f"--figure {path}: is a {'folder' if os.path.isdir(path) else 'symlink'}; "
+                         "expected a .png file name")
+    with open(path, "rb") as handle:
+        if handle.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+            raise ValueError(f"--figure {path}: exists and is not a PNG; it is not overwritten. "
+                             "Choose another file name")
+
+
 def run(inputs: Sequence[str], output_dir: str, model_dir: str, batch_size: int = DEFAULT_BATCH_SIZE,
-        progress: bool = True) -> Tuple[List[Tuple[str, bytes, bytes]], Dict[str, str]]:
-    """Translates every input into ``output_dir``; returns (source, input, png) per success and failures."""
+        progress: bool = True, overwrite_inputs: bool = False,
+        extra_outputs: Sequence[Tuple[str, str]] = ()) -> Tuple[List[Tuple[str, bytes, bytes]], Dict[str, str]]:
+    """Translates every input into ``output_dir``; returns (source, input, png) per success and failures.
+
+    Refuses (``OutputOverlapsInputError``) an ``output_dir`` or ``extra_outputs`` file that would
+    overwrite or mix with the inputs, unless ``overwrite_inputs``; nothing is written then.
+    """
     paths = image_files.collect_images(inputs)
+    if not overwrite_inputs:
+        image_files.check_output_apart(output_dir, image_files.input_folders(inputs), paths, extra_outputs)
     names = dict(zip(paths, image_files.output_names(paths)))
     generator = LocalGenerator(model_dir)
     os.makedirs(output_dir, exist_ok=True)
@@ -113,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--figure-rows", type=int, default=DEFAULT_FIGURE_ROWS,
                         help="images in the figure (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(image_files.OVERWRITE_INPUTS_FLAG, action="store_true",
+                        help="allow --output (or --figure) to be where the inputs are; their files may be replaced")
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.figure_rows < 1:
         parser.error("--batch-size and --figure-rows must be >= 1")
@@ -121,8 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.targets is not None and not os.path.isdir(args.targets):
         parser.error(f"--targets {args.targets}: not a folder")
     try:
+        if args.figure:
+            check_figure_path(args.figure)
         model_dir = version_dir(args.model_dir, args.version)
-        done, failed = run(args.inputs, args.output, model_dir, args.batch_size, progress=not args.no_progress)
+        done, failed = run(args.inputs, args.output, model_dir, args.batch_size, progress=not args.no_progress,
+                           overwrite_inputs=args.overwrite_inputs,
+                           extra_outputs=[("--figure", args.figure)] if args.figure else [])
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
