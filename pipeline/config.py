@@ -232,6 +232,12 @@ class EvaluatorSettings:
             for metric in getattr(self, section):
                 _require(metric in METRIC_NAMES, f"{key}.{section}", metric,
                          f"metric names among {list(METRIC_NAMES)}")
+            # FID is computed only with Inception weights: without them a fid rule could never pass.
+            _require(bool(self.fid_inception_weights) or "fid" not in getattr(self, section),
+                     f"{key}.{section}.fid", dataclasses.asdict(getattr(self, section)["fid"])
+                     if "fid" in getattr(self, section) else None,
+                     f"no fid rule while {key}.fid_inception_weights is null (FID is then never computed, so the "
+                     f"rule could never pass), or a local InceptionV3 notop .h5 file in {key}.fid_inception_weights")
         _require(self.sample_images >= 1, f"{key}.sample_images", self.sample_images, "an integer >= 1")
         _require(self.worst_images >= 0, f"{key}.worst_images", self.worst_images, "an integer >= 0")
 

@@ -52,3 +52,11 @@ def test_plain_model_names_load(name):
 def test_new_limits_are_validated(override, key):
     with pytest.raises(ConfigError, match=rf"{key.replace('[', '.').replace(']', '.')}"):
         load_config(DEFAULT, [override])
+
+
+@pytest.mark.parametrize("override", ["evaluator.thresholds.fid={statistic: mean, max: 50}",
+                                      "evaluator.regression.fid={statistic: mean, absolute: 1.0}"])
+def test_a_fid_gate_without_inception_weights_is_refused_at_load(override):
+    section = override.split(".")[1]
+    with pytest.raises(ConfigError, match=rf"evaluator\.{section}\.fid: .*fid_inception_weights is null"):
+        load_config(DEFAULT, [override])

@@ -34,12 +34,12 @@ def test_fid_with_local_weights_separates_different_image_sets(tmp_path):
     metric = fid.FrechetInceptionDistance.from_settings(types.SimpleNamespace(fid_inception_weights=weights))
     rng = np.random.default_rng(1)
     images = tf.constant(rng.uniform(0, 255, size=(4, 32, 32, 3)), tf.float32)
-    metric.add(images, images)
-    same = metric.result()
+    metric.add(images, {"same": images})
+    same = metric.result("same")
     # Untrained Inception features are huge; "zero" is relative to their spread.
     features = metric._features(images)
     scale = 2 * np.trace(np.cov(features, rowvar=False))
     assert abs(same["mean"]) <= 1e-6 * scale and same["count"] == 4
     other = fid.FrechetInceptionDistance(weights)
-    other.add(images, tf.zeros_like(images))
-    assert other.result()["mean"] > 1e-3 * scale
+    other.add(tf.zeros_like(images), {"other": images})
+    assert other.result("other")["mean"] > 1e-3 * scale

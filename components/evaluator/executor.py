@@ -5,7 +5,11 @@ signature, 8-bit output) and compared with the targets as training saw them
 (its ``transform_features`` signature). Two trivial predictors are scored on the
 same examples so every number has a reference: ``output = input`` and
 ``output = mean target image``. When a previously blessed model exists it is
-scored too and shown beside the candidate.
+scored too (FID included) and shown beside the candidate.
+
+It fails closed: an empty eval split, a model whose files are gone, or a gate on
+a metric that cannot be computed is an error naming what is wrong, never a
+blessing decided on less than the configuration asked for.
 """
 from __future__ import annotations
 
@@ -14,13 +18,14 @@ import heapq
 import json
 import logging
 import os
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf import message as protobuf_message
 
 from components import features, visuals
-from components.evaluator import blessing, metrics, report
+from components.evaluator import blessing, fid as fid_metric, metrics, report
 from components.evaluator.fid import FrechetInceptionDistance
 from pipeline.config import EvaluatorSettings
 
@@ -31,6 +36,18 @@ SAMPLE_GRID = "samples.png"
 WORST_GRID = "worst_examples.png"
 METRICS_CHART = "metrics.png"
 LOG_PREFIX = "[evaluator]"
+SETTINGS_KEY = "evaluator"  # the config section; error messages name keys under it
+CANDIDATE, PREVIOUS = "candidate", "previous"
+CANDIDATE_ROLE, BASELINE_ROLE = "candidate model", "last blessed model (the regression baseline)"
+MIN_EVAL_EXAMPLES = 1
+# Where the eval split's size is decided, named by the empty-split error.
+SPLIT_SIZE_KEYS = "data.split_ratios (hash split) or data.split_folders (folder split)"
+# What tf.saved_model.load raises for a damaged SavedModel (truncated or foreign files).
+LOAD_ERRORS = (tf.errors.OpError, OSError, ValueError, KeyError, protobuf_message.DecodeError)
+
+
+class EvaluationInputError(ValueError):
+    """The eval split or a model to score is missing or unusable; the message names it and what was expected."""
 
 
 @dataclasses.dataclass
@@ -60,37 +77,84 @@ def score(accumulator: metrics.MetricAccumulator, generated: tf.Tensor, target: 
     accumulator.add(metrics.MS_SSIM, metrics.ms_ssim_per_example(generated, target))
 
 
-def batches(file_pattern: str, batch_size: int) -> Iterator[tf.Tensor]:
-    files = tf.io.gfile.glob(file_pattern)
+def eval_files(file_pattern: str) -> List[str]:
+    files = sorted(tf.io.gfile.glob(file_pattern))
     if not files:
-        raise ValueError(f"no eval examples match {file_pattern}")
-    yield from tf.data.TFRecordDataset(sorted(files), compression_type="GZIP").batch(batch_size)
+        raise EvaluationInputError(f"eval split {file_pattern}: no files match; expected the eval split's "
+                                   "GZIP TFRecord files written by the ExampleGen")
+    return files
+
+
+def batches(files: Sequence[str], batch_size: int) -> Iterator[tf.Tensor]:
+    yield from tf.data.TFRecordDataset(list(files), compression_type="GZIP").batch(batch_size)
+
+
+def load_model(path: str, role: str, signatures: Sequence[str]):
+    """Loads a SavedModel that must have ``signatures``; anything else is an error naming ``role`` and ``path``."""
+    if not tf.saved_model.contains_saved_model(path):
+        what = "its folder does not exist" if not tf.io.gfile.exists(path) else "saved_model.pb is missing"
+        raise EvaluationInputError(f"{role} at {path}: {what} (deleted or moved after it was written?); "
+                                   "expected a SavedModel folder")
+    try:
+        model = tf.saved_model.load(path)
+    except LOAD_ERRORS as error:
+        raise EvaluationInputError(f"{role} at {path}: cannot be loaded ({type(error).__name__}: "
+                                   f"{str(error).strip()[:500]}); expected a complete SavedModel") from error
+    missing = [name for name in signatures if name not in model.signatures]
+    if missing:
+        raise EvaluationInputError(f"{role} at {path}: lacks the signature(s) {missing} (it has "
+                                   f"{sorted(model.signatures)}); expected a pix2pix export")
+    return model
+
+
+def load_baseline(path: Optional[str], settings: EvaluatorSettings) -> Tuple[Optional[object], Optional[str]]:
+    """The last blessed model, or ``(None, why)`` when it is unusable and no regression rule needs it.
+
+    With regression rules the blessing depends on it, so an unusable baseline fails
+    the evaluation (fail closed: no blessing, the Pusher does not run) instead of
+    judging the candidate on the absolute thresholds alone behind the user's back.
+    Emptying the rules is the user's explicit way out.
+    """
+    if not path:
+        return None, None
+    try:
+        return load_model(path, BASELINE_ROLE, (features.SERVING_EXAMPLES,)), None
+    except EvaluationInputError as error:
+        if settings.regression:
+            raise EvaluationInputError(
+                f"{error}. {SETTINGS_KEY}.regression compares the candidate with it, so the candidate is not "
+                f"judged without it (no blessing): restore that folder, or set {SETTINGS_KEY}.regression to {{}} "
+                f"to judge the candidate on {SETTINGS_KEY}.thresholds alone") from error
+        logging.warning("%s %s; %s.regression is empty, so it is not needed and not shown", LOG_PREFIX, error,
+                        SETTINGS_KEY)
+        return None, str(error)
 
 
 def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: EvaluatorSettings,
              baseline_model_dir: Optional[str] = None, loss_curves: Optional[str] = None) -> EvaluationResult:
     """Scores the candidate (and baselines), writes metrics, pictures and report."""
-    candidate = tf.saved_model.load(model_dir)
-    previous = tf.saved_model.load(baseline_model_dir) if baseline_model_dir else None
+    files = eval_files(eval_pattern)
+    candidate = load_model(model_dir, CANDIDATE_ROLE, (features.TRANSFORM_FEATURES, features.SERVING_EXAMPLES))
+    previous, baseline_unusable = load_baseline(baseline_model_dir, settings)
     transform = candidate.signatures[features.TRANSFORM_FEATURES]
     fid = FrechetInceptionDistance.from_settings(settings)
 
     # Pass 1: candidate, previous model and identity; sum of targets for the mean image.
-    scores = {name: metrics.MetricAccumulator() for name in ("candidate", "previous", IDENTITY_BASELINE)}
+    scores = {name: metrics.MetricAccumulator() for name in (CANDIDATE, PREVIOUS, IDENTITY_BASELINE)}
     target_sum, count, rows = None, 0, []
     worst = WorstExamples(settings.worst_images)
-    for serialized in batches(eval_pattern, settings.batch_size):
+    for serialized in batches(files, settings.batch_size):
         xf = transform(examples=serialized)
         inputs, targets = to_pixels(xf[features.INPUT_XF]), to_pixels(xf[features.TARGET_XF])
         pair_ids = _pair_ids(serialized)
         generated = _generate(candidate, serialized)
-        score(scores["candidate"], generated, targets)
+        score(scores[CANDIDATE], generated, targets)
         score(scores[IDENTITY_BASELINE], inputs, targets)
         previous_generated = _generate(previous, serialized) if previous else None
         if previous is not None:
-            score(scores["previous"], previous_generated, targets)
+            score(scores[PREVIOUS], previous_generated, targets)
         if fid is not None:
-            fid.add(generated, targets)
+            fid.add(targets, {CANDIDATE: generated} | ({PREVIOUS: previous_generated} if previous else {}))
         target_sum = tf.reduce_sum(targets, 0) + (0.0 if target_sum is None else target_sum)
         count += int(targets.shape[0])
         worst.add(metrics.l1_per_example(generated, targets).numpy(), pair_ids, inputs, generated, targets)
@@ -98,24 +162,35 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
             images = [inputs[i], generated[i]] + ([previous_generated[i]] if previous is not None else []) + [targets[i]]
             rows.append((pair_ids[i], [_uint8(img) for img in images]))
 
+    minimum = fid_metric.MIN_EXAMPLES if fid is not None else MIN_EVAL_EXAMPLES
+    if count < minimum:
+        needs = f" (FID needs {minimum})" if fid is not None else ""
+        raise EvaluationInputError(
+            f"eval split {eval_pattern}: {count} examples in {len(files)} file(s); expected at least {minimum}"
+            f"{needs} to score the candidate on. The eval split's share of the dataset is set by {SPLIT_SIZE_KEYS}")
+
     # Pass 2: the mean target image as a constant prediction.
     mean_target = target_sum / count
     mean_scores = metrics.MetricAccumulator()
-    for serialized in batches(eval_pattern, settings.batch_size):
+    for serialized in batches(files, settings.batch_size):
         targets = to_pixels(transform(examples=serialized)[features.TARGET_XF])
         score(mean_scores, tf.broadcast_to(mean_target, tf.shape(targets)), targets)
 
-    candidate_stats = scores["candidate"].result()
-    if fid is not None:
-        candidate_stats[metrics.FID] = fid.result()
+    candidate_stats = scores[CANDIDATE].result()
     baselines = {IDENTITY_BASELINE: scores[IDENTITY_BASELINE].result(), MEAN_TARGET_BASELINE: mean_scores.result()}
-    previous_stats = scores["previous"].result() if previous is not None else None
+    previous_stats = scores[PREVIOUS].result() if previous is not None else None
+    if fid is not None:
+        candidate_stats[metrics.FID] = fid.result(CANDIDATE)
+        if previous_stats is not None:
+            previous_stats[metrics.FID] = fid.result(PREVIOUS)
     checks = blessing.check_thresholds(candidate_stats, settings.thresholds)
     if previous_stats is not None:
         checks += blessing.check_regression(candidate_stats, previous_stats, settings.regression,
                                             metrics.HIGHER_IS_BETTER)
     blessed, message = blessing.decide(checks)
-    if previous is None:
+    if baseline_unusable:
+        message += f"; {baseline_unusable}: judged on absolute thresholds alone ({SETTINGS_KEY}.regression is empty)"
+    elif previous is None:
         message += "; no previously blessed model: judged on absolute thresholds alone"
     logging.info("%s %d eval examples: %s", LOG_PREFIX, count, message)
 

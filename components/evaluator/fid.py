@@ -9,7 +9,7 @@ noisy and biased upwards; compare it between models on the same split only.
 from __future__ import annotations
 
 import logging
-from typing import List, Optional
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -18,6 +18,7 @@ from scipy import linalg
 
 INCEPTION_SIZE = 299
 WEIGHTS_KEY = "evaluator.fid_inception_weights"
+MIN_EXAMPLES = 2  # a covariance needs two samples
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
@@ -37,14 +38,19 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 
 class FrechetInceptionDistance:
-    """Accumulates Inception pool features of generated and target images."""
+    """Accumulates Inception pool features of the targets and of each model's generated images.
+
+    The targets' features are computed once and shared, so the candidate and the
+    last blessed model are measured against the same reference set (what a
+    regression rule on FID compares).
+    """
 
     def __init__(self, weights_path: str):
         self.model = tf.keras.applications.InceptionV3(
             include_top=False, weights=weights_path, pooling="avg",
             input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
-        self._generated: List[np.ndarray] = []
         self._targets: List[np.ndarray] = []
+        self._generated: Dict[str, List[np.ndarray]] = {}
 
     @classmethod
     def from_settings(cls, settings) -> Optional["FrechetInceptionDistance"]:
@@ -64,15 +70,23 @@ class FrechetInceptionDistance:
             images = tf.image.grayscale_to_rgb(images)
         return self.model(images / 127.5 - 1.0, training=False).numpy().astype(np.float64)
 
-    def add(self, generated: tf.Tensor, targets: tf.Tensor) -> None:
-        self._generated.append(self._features(generated))
+    def add(self, targets: tf.Tensor, generated: Mapping[str, tf.Tensor]) -> None:
+        """One batch: its targets, and what each named model generated for them."""
         self._targets.append(self._features(targets))
+        for name, images in generated.items():
+            self._generated.setdefault(name, []).append(self._features(images))
 
-    def result(self) -> dict:
-        """Stats in the same shape as the per-example metrics (one value: FID is per set)."""
-        generated, targets = np.concatenate(self._generated), np.concatenate(self._targets)
-        if len(generated) < 2:
-            raise ValueError("FID needs at least 2 eval examples")
+    def result(self, name: str) -> dict:
+        """FID of model ``name`` in the shape of the per-example metrics' stats (one value: FID is per set)."""
+        if name not in self._generated:
+            raise KeyError(f"FID: no images of {name!r} were added (models seen: {sorted(self._generated)})")
+        generated, targets = np.concatenate(self._generated[name]), np.concatenate(self._targets)
+        if len(generated) != len(targets):
+            raise ValueError(f"FID: {len(generated)} images of {name!r} for {len(targets)} targets; "
+                             "every batch must hold the same examples for every model")
+        if len(generated) < MIN_EXAMPLES:
+            raise ValueError(f"FID needs at least {MIN_EXAMPLES} eval examples, got {len(generated)}")
         value = frechet_distance(generated.mean(0), np.cov(generated, rowvar=False),
                                  targets.mean(0), np.cov(targets, rowvar=False))
-        return {name: value for name in ("mean", "p10", "p90", "min", "max")} | {"count": int(len(generated))}
+        stats = {statistic: value for statistic in ("mean", "p10", "p90", "min", "max")}
+        return stats | {"count": int(len(generated))}

@@ -33,7 +33,8 @@ class Executor(tfx_evaluator_executor.Executor):
 
     def Do(self, input_dict: Dict[str, List[artifact.Artifact]], output_dict: Dict[str, List[artifact.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        settings = section_from_dict(EvaluatorSettings, json.loads(exec_properties[EVALUATOR_CONFIG]), "evaluator")
+        settings = section_from_dict(EvaluatorSettings, json.loads(exec_properties[EVALUATOR_CONFIG]),
+                                     executor.SETTINGS_KEY)
         model = artifact_utils.get_single_instance(input_dict[MODEL])
         model_run = _optional(input_dict, MODEL_RUN)
         baseline_model = _optional(input_dict, BASELINE_MODEL)
