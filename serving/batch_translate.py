@@ -78,8 +78,7 @@ class ReadImage(beam.DoFn):
         name, path = name_and_path
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-                data = handle.read()
-            image_files.sniff_image(data, path)
+                data = image_files.servable(handle.read(), path)
         except (image_files.NotAnImageError, OSError) as error:
             yield beam.pvalue.TaggedOutput(FAILED, (path, str(error)))
             return

@@ -18,9 +18,13 @@ from PIL import Image, UnidentifiedImageError
 
 from pipeline.output_paths import INSIDE, SAME, describe_pair, relation
 
-# What the exported model decodes (tf.io.decode_image), by extension and by Pillow's format name.
+# What the clients read, by extension and by Pillow's format name.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
+# Sent as they are. The served model refuses GIF (its decoder sizes by frames, not by the header)
+# and top-down BMP (TF's decoder crashes on them): those are sent as lossless PNG of the first frame.
+SENT_AS_IS = ("PNG", "JPEG")
+TRANSCODED_FORMAT = "PNG"
 GLOB_CHARACTERS = "*?["
 OUTPUT_EXTENSION = ".png"
 
@@ -98,12 +102,31 @@ def sniff_image(data: bytes, source: str) -> ImageInfo:
     return info
 
 
+def servable(data: bytes, source: str) -> bytes:
+    """The bytes to send for one image file: PNG and JPEG unchanged, GIF and BMP as lossless PNG.
+
+    The served model accepts only formats whose decoded size its header gives
+    exactly; transcoding here (Pillow, first frame) keeps GIF and every BMP
+    variant usable, with the same pixels.
+    """
+    info = sniff_image(data, source)
+    if info.format in SENT_AS_IS:
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.seek(0)
+            encoded = io.BytesIO()
+            image.save(encoded, format=TRANSCODED_FORMAT)
+    except Exception as error:  # a header that parses but pixels that do not
+        raise NotAnImageError(f"{source}: a {info.format} image that cannot be decoded: {error}") from None
+    return encoded.getvalue()
+
+
 def read_image(path: str) -> bytes:
-    """The file's bytes, once checked to be a supported image."""
+    """The bytes to send for a file, once checked to be a supported image (see ``servable``)."""
     with open(path, "rb") as handle:
         data = handle.read()
-    sniff_image(data, path)
-    return data
+    return servable(data, path)
 
 
 def read_images(paths: Sequence[str]) -> Tuple[List[Tuple[str, bytes]], Dict[str, str]]:

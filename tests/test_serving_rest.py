@@ -106,7 +106,7 @@ def test_a_plain_json_string_is_text_not_base64_and_the_model_refuses_it(rest):
     with pytest.raises(rest_client.urllib.error.HTTPError) as refused:
         rest_client.urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 400
-    assert "image_bytes[0] is not a PNG, JPEG, BMP or GIF image" in json.loads(refused.value.read())["error"]
+    assert "image_bytes[0] is not a PNG, JPEG or BMP image" in json.loads(refused.value.read())["error"]
 
 
 # --- the client ------------------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def test_results_match_the_model_one_image_at_a_time_whatever_the_batch_size(mod
         assert translate.main([str(inputs), "--output", str(out), "--model-dir", model_base, "--batch-size",
                                str(batch_size), "--no-progress"]) == translate.EXIT_OK
         for name in SHAPES:
-            expected = model.translate([(inputs / name).read_bytes()])[0]
+            expected = model.translate([image_files.read_image(str(inputs / name))])[0]
             assert (out / (os.path.splitext(name)[0] + ".png")).read_bytes() == expected
 
 
@@ -162,3 +162,21 @@ def test_sniff_image_reads_the_header_and_refuses_other_formats():
         image_files.sniff_image(images.encode(images.random_pixels(4, 4), "TIFF"), "x.tif")
     with pytest.raises(image_files.NotAnImageError, match="x: empty file"):
         image_files.sniff_image(b"", "x")
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP"])
+def test_gif_and_bmp_are_sent_as_lossless_png_of_the_same_pixels(fmt, tmp_path):
+    pixels = images.random_pixels(21, 5, seed=3)
+    path = tmp_path / f"x.{fmt.lower()}"
+    path.write_bytes(images.encode(pixels, fmt))
+    sent = image_files.read_image(str(path))
+    assert sent.startswith(b"\x89PNG")
+    with Image.open(path) as original:
+        expected = tf.constant(original.convert("RGB"))
+    assert tf.reduce_all(tf.io.decode_png(sent, channels=3) == expected)
+
+
+def test_png_and_jpeg_are_sent_byte_for_byte(tmp_path):
+    for name, data in (("a.png", images.png(7, 9)), ("b.jpg", images.encode(images.random_pixels(9, 7), "JPEG"))):
+        (tmp_path / name).write_bytes(data)
+        assert image_files.read_image(str(tmp_path / name)) == data
