@@ -18,6 +18,7 @@ from tfx.utils import proto_utils
 from components.pusher import executor as pusher
 from pipeline.config import load_config
 from pipeline.pipeline_def import pusher_custom_config
+from tests.test_pusher import fake_saved_model  # the two files the Pusher compares, distinct per payload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "pipeline_config.yaml")
@@ -29,16 +30,6 @@ PROCESS_TIMEOUT_S = 120
 # --------------------------------------------------------------------------- #
 # Helpers
 # --------------------------------------------------------------------------- #
-def fake_saved_model(path, payload: bytes):
-    """The two files the Pusher compares, distinct per payload (enough for retention; not loadable)."""
-    os.makedirs(os.path.join(path, "variables"), exist_ok=True)
-    with open(os.path.join(path, "saved_model.pb"), "wb") as handle:
-        handle.write(b"graph" + payload)
-    with open(os.path.join(path, "variables", "variables.data-00000-of-00001"), "wb") as handle:
-        handle.write(payload)
-    return path
-
-
 def base_dir(tmp_path):
     return str(tmp_path / "serving" / MODEL_NAME)
 
