@@ -422,6 +422,12 @@ class Config:
     profile: ProfileSettings = ProfileSettings(runner="local")
 
     def __post_init__(self) -> None:
+        # Every signature of the served model has one pixel limit: an image ingestion admits must be
+        # within it, or the Evaluator (which scores through the served signatures) would refuse it.
+        limit = self.serving.max_input_pixels
+        _require(limit is None or self.data.max_image_pixels <= limit, "data.max_image_pixels",
+                 self.data.max_image_pixels, f"at most serving.max_input_pixels ({limit}): every signature of the "
+                 "served model refuses larger images, the Evaluator's included; raise both together")
         # Cross-section rules between the image size and the networks.
         size, n_layers = self.transform.image_size, self.trainer.n_layers_d
         if self.trainer.generator == "unet":  # halves the image down to 1x1

@@ -60,7 +60,6 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         custom_config={trainer_module.TRAINER_SECTION: config.section_dict("trainer"),
                        trainer_module.TRANSFORM_SECTION: config.section_dict("transform"),
                        trainer_module.SERVING_SECTION: config.section_dict("serving"),
-                       trainer_module.MAX_EXAMPLE_PIXELS: config.data.max_image_pixels,
                        trainer_module.CHECKPOINT_ROOT: f"{config.resolve(config.pipeline.root)}/Trainer/checkpoints"})
 
     evaluator = ImageQualityEvaluator(

@@ -169,7 +169,9 @@ def test_two_processes_pushing_to_one_serving_dir_get_distinct_complete_versions
     assert not [name for name in os.listdir(base) if name.startswith(pusher.STAGING_PREFIX)]
     for uri, version in pushed.items():
         served = os.path.join(base, version)
-        assert files_of(served) == files_of(os.path.join(uri, "Format-Serving")), f"version {version} incomplete"
+        assert pusher.pushed_by_us(served)
+        copied = {name: data for name, data in files_of(served).items() if name != pusher.PUSHED_MARKER}
+        assert copied == files_of(os.path.join(uri, "Format-Serving")), f"version {version} incomplete"
         assert float(tf.saved_model.load(served).weight.numpy()) == tiny_saved_models[uri]
 
 
@@ -296,3 +298,16 @@ def test_the_pipeline_passes_retention_settings_with_an_absolute_config_file():
     pusher.serving_config_pins(custom_config[pusher.MODEL_CONFIG_FILE], config.pusher.model_name)  # it parses
     assert pusher_custom_config(load_config(CONFIG, ["pusher.model_config_file=null"]))[
         pusher.MODEL_CONFIG_FILE] is None
+
+
+def test_retention_never_deletes_a_version_this_pusher_did_not_publish(tmp_path, caplog):
+    """serving_dir pointed at an existing model repository: its versions are not the project's to delete."""
+    base = tmp_path / "serving" / MODEL_NAME
+    for version in (1, 2):  # put there by hand or by another tool: no marker
+        fake_saved_model(str(base / str(version)), f"theirs {version}".encode())
+    pushed = [os.path.basename(pusher.publish_atomically(fake_saved_model(str(tmp_path / f"m{i}"), bytes([i])),
+                                                         str(base))) for i in range(3)]
+    assert all(pusher.pushed_by_us(str(base / version)) for version in pushed)
+    assert pusher.prune_versions(str(base), keep=1) == [int(v) for v in pushed[:-1]]
+    assert sorted(os.listdir(base)) == sorted(["1", "2", pushed[-1]])
+    assert "not published by this Pusher" in caplog.text

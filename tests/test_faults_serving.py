@@ -1,7 +1,7 @@
 """Fault injection, serving: hostile images to every signature TF Serving exposes (issue #12, items 1 and 2).
 
 Every hostile input is built here, small: the limits of the export are tiny
-(48 x 48 pixels for requests, 64 x 64 for examples), so a bomb that the model
+(48 x 48 pixels, for every signature), so a bomb that the model
 would decode costs hundreds of MB while the files stay a few KB. The bombs go
 to a separate process that loads the SavedModel like a server does; its peak
 RSS (VmHWM, reset before each request) must stay small and it must survive
@@ -27,10 +27,10 @@ from components.trainer import export, networks
 from tests import images
 from tests.conftest import TINY_IMAGE_SIZE
 
-REQUEST_LIMIT = 48 * 48           # serving_default (serving.max_input_pixels)
-EXAMPLE_LIMIT = 64 * 64           # the examples signatures (the larger data.max_image_pixels)
-BETWEEN_THE_LIMITS = (56, 56)     # refused by serving_default, accepted in examples
-ABOVE_BOTH_LIMITS = (65, 64)
+CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pipeline_config.yaml")
+REQUEST_LIMIT = 48 * 48           # serving.max_input_pixels: every signature's limit
+AT_THE_LIMIT = (48, 48)
+ABOVE_THE_LIMIT = (49, 48)
 BOMB_SIDE = 4000                  # 16 M pixels: ~250 MB once decoded as floats, a few KB encoded
 MAX_RSS_GROWTH_MB = 32            # what one bomb may add to the server's RSS (decoding one: ~250 MB)
 SERVER_TIMEOUT_S = 120
@@ -95,7 +95,7 @@ def export_dir(transform_output_dir, tmp_path_factory):
     generator = networks.build_unet_generator(TINY_IMAGE_SIZE, ngf=4)
     return export.export_generator(generator, tft.TFTransformOutput(transform_output_dir),
                                    str(tmp_path_factory.mktemp("faults_serving") / "model"),
-                                   max_input_pixels=REQUEST_LIMIT, max_example_pixels=EXAMPLE_LIMIT)
+                                   max_input_pixels=REQUEST_LIMIT)
 
 
 @pytest.fixture(scope="module")
@@ -172,10 +172,10 @@ def test_a_png_whose_first_chunk_is_not_ihdr_is_refused_naming_the_element(model
 
 # --- serving_examples and transform_features ---------------------------------------------------------------------
 def test_transform_features_refuses_an_oversized_target_naming_the_feature(model):
-    serialized = tf.constant([_example(images.png(8, 8), _encoded(*ABOVE_BOTH_LIMITS, "JPEG", progressive=True))])
+    serialized = tf.constant([_example(images.png(8, 8), _encoded(*ABOVE_THE_LIMIT, "JPEG", progressive=True))])
     message = _refusal(lambda: model.signatures[features.TRANSFORM_FEATURES](examples=serialized))
-    assert f"examples[0] feature {features.TARGET_IMAGE_KEY} is 64x65 pixels" in message
-    assert f"above the limit of {EXAMPLE_LIMIT} pixels" in message
+    assert f"examples[0] feature {features.TARGET_IMAGE_KEY} is {ABOVE_THE_LIMIT[1]}x{ABOVE_THE_LIMIT[0]} pixels" in message
+    assert f"above the limit of {REQUEST_LIMIT} pixels" in message
 
 
 @pytest.mark.parametrize("signature", [features.SERVING_EXAMPLES, features.TRANSFORM_FEATURES])
@@ -190,28 +190,35 @@ def test_the_examples_signatures_refuse_what_serving_default_refuses(model, sign
     assert f"examples[0] feature {features.INPUT_IMAGE_KEY} {problem}" in message
 
 
-def test_the_examples_signatures_score_up_to_the_example_limit_and_refuse_above_it(model):
-    """The Evaluator's data was ingested under data.max_image_pixels: passed as max_example_pixels, it is scored."""
-    between = _encoded(*BETWEEN_THE_LIMITS, "JPEG")
-    serialized = tf.constant([_example(between, between)])
+def test_the_examples_signatures_score_up_to_the_serving_limit_and_refuse_above_it(model):
+    """One limit for every signature: what serving_default refuses, the examples signatures refuse too."""
+    at_limit = _encoded(*AT_THE_LIMIT, "JPEG")
+    serialized = tf.constant([_example(at_limit, at_limit)])
     pixels = model.signatures[features.SERVING_EXAMPLES](examples=serialized)[features.SERVING_OUTPUT_PIXELS]
     assert pixels.shape == (1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3)
     xf = model.signatures[features.TRANSFORM_FEATURES](examples=serialized)
     assert xf[features.TARGET_XF].shape == (1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3)
-    assert "image_bytes[0] is 56x56 pixels" in _refusal(lambda: _serve(model, [between]))
+    assert len(_serve(model, [at_limit])) == 1
 
-    height, width = ABOVE_BOTH_LIMITS
-    serialized = tf.constant([_example(images.png(8, 8), images.png(8, 8)), _example(_encoded(height, width), between)])
-    message = _refusal(lambda: model.signatures[features.SERVING_EXAMPLES](examples=serialized))
-    assert (f"examples[1] feature {features.INPUT_IMAGE_KEY} is {width}x{height} pixels (width x height) = "
-            f"{width * height} pixels, above the limit of {EXAMPLE_LIMIT} pixels") in message
+    height, width = ABOVE_THE_LIMIT
+    above = _encoded(height, width)
+    expected = f"is {width}x{height} pixels (width x height) = {width * height} pixels, above the limit of {REQUEST_LIMIT}"
+    assert f"image_bytes[0] {expected}" in _refusal(lambda: _serve(model, [above]))
+    serialized = tf.constant([_example(images.png(8, 8), images.png(8, 8)), _example(above, at_limit)])
+    for signature in (features.SERVING_EXAMPLES, features.TRANSFORM_FEATURES):
+        message = _refusal(lambda: model.signatures[signature](examples=serialized))
+        assert f"examples[1] feature {features.INPUT_IMAGE_KEY} {expected}" in message
 
 
-def test_max_example_pixels_is_refused_below_one(transform_output_dir, tmp_path):
-    generator = networks.build_unet_generator(TINY_IMAGE_SIZE, ngf=4)
-    with pytest.raises(ValueError, match="max_example_pixels: got 0"):
-        export.export_generator(generator, tft.TFTransformOutput(transform_output_dir), str(tmp_path / "m"),
-                                max_example_pixels=0)
+def test_ingestion_cannot_admit_images_the_served_model_refuses():
+    """The Evaluator scores through the served signatures: data.max_image_pixels must fit their limit."""
+    from pipeline.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"data.max_image_pixels: got 50000000; expected at most "
+                                          r"serving.max_input_pixels \(16777216\)"):
+        load_config(CONFIG, ["data.max_image_pixels=50000000"])
+    assert load_config(CONFIG, ["data.max_image_pixels=50000000", "serving.max_input_pixels=50000000"])
+    assert load_config(CONFIG, ["data.max_image_pixels=50000000", "serving.max_input_pixels=null"])
 
 
 # --- the bombs, in a process of their own ------------------------------------------------------------------------
@@ -259,7 +266,7 @@ def _bombs():
         "png": (*request, images.png_claiming_size(BOMB_SIDE, BOMB_SIDE)),
         "jpeg-baseline": (*request, _jpeg_claiming(BOMB_SIDE)),
         "jpeg-progressive": (*request, _jpeg_claiming(BOMB_SIDE, progressive=True)),
-        "bmp-above-the-limit": (*request, _encoded(*ABOVE_BOTH_LIMITS, "BMP")),
+        "bmp-above-the-limit": (*request, _encoded(*ABOVE_THE_LIMIT, "BMP")),
         "bmp-top-down": (*request, _top_down_bmp(6, 10)),
         "example-gif-1x1-screen": (*example, _example(_gif_with_screen(BOMB_SIDE, 1), images.png(8, 8))),
         "example-png": (*example, _example(images.png_claiming_size(BOMB_SIDE, BOMB_SIDE), images.png(8, 8))),

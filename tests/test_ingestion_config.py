@@ -15,7 +15,7 @@ def test_defaults():
     data = load_config(DEFAULT).data
     assert (data.layout, data.direction, data.size_mismatch) == ("two_folder", "AtoB", "resize")
     assert data.split_folders == {"train": "train", "eval": "val", "test": "test"}
-    assert (data.min_image_side, data.max_image_pixels, data.min_valid_fraction) == (32, 50_000_000, 0.5)
+    assert (data.min_image_side, data.max_image_pixels, data.min_valid_fraction) == (32, 16_777_216, 0.5)
     assert data.tfrecord_extensions == [".tfrecord", ".tfrecords", ".gz"]
 
 

@@ -85,6 +85,7 @@ def test_next_version_is_strictly_newer_than_existing_ones(tmp_path):
 def test_prune_never_deletes_the_newest_version(tmp_path):
     for version in (1, 2, 3):
         (tmp_path / str(version)).mkdir()
+        (tmp_path / str(version) / pusher.PUSHED_MARKER).touch()
     assert pusher.prune_versions(str(tmp_path), keep=0) == [1, 2]
     assert os.listdir(tmp_path) == ["3"]
 

@@ -57,6 +57,7 @@ LOCK_SUFFIX = ".push.lock"           # <serving_dir>/.<model_name>.push.lock: be
 LOCK_TIMEOUT_S = 10 * 60             # the lock guards a rename and a prune, never a copy
 LOCK_POLL_S = 0.05
 SAVED_MODEL_FILE = "saved_model.pb"
+PUSHED_MARKER = ".pix2pix-tfx-pushed"  # in each version folder this Pusher published: only those are pruned
 LOG_PREFIX = "[pusher]"
 
 
@@ -140,6 +141,11 @@ def _remove_quietly(path: str) -> None:
         logging.warning("%s could not remove %s: %s", LOG_PREFIX, path, error)
 
 
+def pushed_by_us(version_path: str) -> bool:
+    """Whether this Pusher published the version folder (retention deletes only those)."""
+    return fileio.exists(os.path.join(version_path, PUSHED_MARKER))
+
+
 def publish_atomically(model_path: str, base_directory: str) -> str:
     """Copies into a staging folder of this push's own, then renames it to a new version; returns its path.
 
@@ -151,6 +157,7 @@ def publish_atomically(model_path: str, base_directory: str) -> str:
     staging = os.path.join(base_directory, staging_name(int(time.time())))
     try:
         io_utils.copy_dir(model_path, staging)
+        io_utils.write_string_file(os.path.join(staging, PUSHED_MARKER), "")  # TF Serving ignores other files
         with push_lock(base_directory):
             final = os.path.join(base_directory, str(next_version(base_directory, int(time.time()))))
             fileio.rename(staging, final, overwrite=False)
@@ -178,10 +185,15 @@ def remove_stale_staging(base_directory: str, now: int, max_age_s: int = STALE_S
 
 
 def prune_versions(base_directory: str, keep: int, pinned: Iterable[int] = ()) -> List[int]:
-    """Deletes all but the newest ``keep`` versions, never the newest one nor a pinned one; returns the deleted."""
+    """Deletes all but the newest ``keep`` versions, never the newest one, a pinned one, or one this Pusher
+    did not publish (a version put there by hand or by another tool); returns the deleted."""
     versions = served_versions(base_directory)
     kept = set(versions[-max(keep, 1):]) | set(pinned)
-    doomed = [version for version in versions if version not in kept]
+    foreign = [v for v in versions if v not in kept and not pushed_by_us(os.path.join(base_directory, str(v)))]
+    if foreign:
+        logging.warning("%s kept version(s) %s in %s: not published by this Pusher (no %s), so never deleted",
+                        LOG_PREFIX, foreign, base_directory, PUSHED_MARKER)
+    doomed = [version for version in versions if version not in kept and version not in foreign]
     for version in doomed:
         fileio.rmtree(os.path.join(base_directory, str(version)))
     return doomed

@@ -34,10 +34,10 @@ Accepted images decode to one frame of ``transform.channels``; as floats that is
 at most 18 bytes per pixel for 3 channels (a 16-bit buffer, then float32; 16-bit
 PNGs cost the same), so the default limit bounds one image at ~300 MB.
 
-``serving_default`` checks against ``max_input_pixels``. The examples signatures
-check the input image (and ``transform_features`` the target too) against
-``max_example_pixels``, never below ``max_input_pixels``: the Evaluator sends the
-project's own data there, ingested under ``data.max_image_pixels``.
+Every signature checks against the same ``max_input_pixels``: ``serving_default``
+its request images, the examples signatures the input image (and
+``transform_features`` the target too) of each ``tf.Example``. The config keeps
+``data.max_image_pixels`` within it, so every ingested image can be scored.
 
 Bad requests fail with ``InvalidArgumentError`` naming the element
 (``image_bytes[i]``, or ``examples[i] feature input_image``) and what was wrong:
@@ -278,31 +278,23 @@ def checked_example_images(parsed: Dict[str, tf.Tensor], max_pixels: Optional[in
         return {key: tf.identity(value) for key, value in parsed.items()}
 
 
-def _larger_limit(first: Optional[int], second: Optional[int]) -> Optional[int]:
-    """The looser of two pixel limits; None (no limit) is the loosest."""
-    return None if first is None or second is None else max(first, second)
-
-
 class GeneratorServingModule(tf.Module):
     """Holds the generator and the Transform layer so both are saved together."""
 
     def __init__(self, generator: tf.keras.Model, tft_output: tft.TFTransformOutput,
                  max_input_pixels: Optional[int] = DEFAULT_MAX_INPUT_PIXELS,
-                 output_size: str = OUTPUT_SIZE_MODEL, max_example_pixels: Optional[int] = None):
+                 output_size: str = OUTPUT_SIZE_MODEL):
         super().__init__(name="pix2pix_generator")
         if output_size not in OUTPUT_SIZES:
             raise ValueError(f"output_size: got {output_size!r}; allowed values: {list(OUTPUT_SIZES)}")
-        for name, value in (("max_input_pixels", max_input_pixels), ("max_example_pixels", max_example_pixels)):
-            if value is not None and value < 1:
-                raise ValueError(f"{name}: got {value!r}; expected an integer >= 1 or None")
+        if max_input_pixels is not None and max_input_pixels < 1:
+            raise ValueError(f"max_input_pixels: got {max_input_pixels!r}; expected an integer >= 1 or None")
         self.generator = generator
         self.tft_layer = tft_output.transform_features_layer()
         raw_spec = tft_output.raw_feature_spec()
         self._raw_spec = raw_spec
         self._input_spec = {features.INPUT_IMAGE_KEY: raw_spec[features.INPUT_IMAGE_KEY]}
         self._max_input_pixels = max_input_pixels
-        self._max_example_pixels = max_input_pixels if max_example_pixels is None else _larger_limit(
-            max_input_pixels, max_example_pixels)
         self._output_size = output_size
 
     def _generate_float(self, raw_features) -> tf.Tensor:
@@ -324,7 +316,7 @@ class GeneratorServingModule(tf.Module):
         return tf.map_fn(tf.io.encode_png, to_uint8(generated), fn_output_signature=png)
 
     def _parsed_and_checked(self, examples: tf.Tensor, spec) -> Dict[str, tf.Tensor]:
-        return checked_example_images(tf.io.parse_example(examples, spec), self._max_example_pixels)
+        return checked_example_images(tf.io.parse_example(examples, spec), self._max_input_pixels)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT_BYTES)])
     def serve_image_bytes(self, image_bytes):
@@ -355,16 +347,12 @@ class GeneratorServingModule(tf.Module):
 
 def export_generator(generator: tf.keras.Model, tft_output: tft.TFTransformOutput, export_dir: str,
                      max_input_pixels: Optional[int] = DEFAULT_MAX_INPUT_PIXELS,
-                     output_size: str = OUTPUT_SIZE_MODEL, max_example_pixels: Optional[int] = None) -> str:
+                     output_size: str = OUTPUT_SIZE_MODEL) -> str:
     """Writes the SavedModel that the Pusher ships to TF Serving.
 
-    ``max_input_pixels`` (None: no limit) bounds every image ``serving_default``
-    decodes; ``output_size`` ("model" or "input") is its output size. The examples
-    signatures are bounded by the larger of ``max_input_pixels`` and
-    ``max_example_pixels`` (None: ``max_input_pixels`` alone): pass
-    ``data.max_image_pixels`` there so the Evaluator can score every image that
-    ingestion accepted.
+    ``max_input_pixels`` (None: no limit) bounds every image any signature
+    decodes; ``output_size`` ("model" or "input") is ``serving_default``'s output size.
     """
-    module = GeneratorServingModule(generator, tft_output, max_input_pixels, output_size, max_example_pixels)
+    module = GeneratorServingModule(generator, tft_output, max_input_pixels, output_size)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
     return export_dir

@@ -36,7 +36,6 @@ TRAINER_SECTION = "trainer"
 TRANSFORM_SECTION = "transform"
 SERVING_SECTION = "serving"
 CHECKPOINT_ROOT = "checkpoint_root"
-MAX_EXAMPLE_PIXELS = "max_example_pixels"  # data.max_image_pixels: what ingestion let into the examples
 
 # Files in the ModelRun artifact.
 CHECKPOINT_DIR = "checkpoints"
@@ -130,8 +129,7 @@ def run_fn(fn_args: FnArgs) -> None:
     _write_history(run_dir, history)
     serving = section_from_dict(ServingSettings, fn_args.custom_config[SERVING_SECTION], SERVING_SECTION)
     export.export_generator(gan.generator, tft_output, serving_model_dir,
-                            max_input_pixels=serving.max_input_pixels, output_size=serving.output_size,
-                            max_example_pixels=fn_args.custom_config.get(MAX_EXAMPLE_PIXELS))
+                            max_input_pixels=serving.max_input_pixels, output_size=serving.output_size)
     logging.info("%s exported the generator to %s", gan_trainer.LOG_PREFIX, serving_model_dir)
     if distribution.is_chief(strategy):
         _archive_checkpoints(work_dir, os.path.join(run_dir, CHECKPOINT_DIR))
