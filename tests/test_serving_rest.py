@@ -77,7 +77,7 @@ def test_the_readme_curl_body_and_a_named_columnar_body_are_the_same_request(mod
     encoded = images.png(12, 12, seed=4)
     b64 = base64.b64encode(encoded).decode()
     dtypes = model_server.input_dtypes(MODEL_NAME, None, features.SERVING_DEFAULT)
-    bodies = [f'{{"instances": [{{"b64": "{b64}"}}]}}',                                   # README's curl
+    bodies = [f'{{"instances": [{{"b64": "{b64}"}}]}}',                                   # docs/serving.md's curl
               f'{{"instances": [{{"{features.SERVING_INPUT_BYTES}": {{"b64": "{b64}"}}}}]}}',  # named row
               f'{{"inputs": {{"{features.SERVING_INPUT_BYTES}": [{{"b64": "{b64}"}}]}}}}']     # columnar
     for body in bodies:

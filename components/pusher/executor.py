@@ -5,7 +5,7 @@ polling the base directory, can see that version while it is half copied.
 This executor copies into a hidden staging folder of its own (TF Serving only
 considers all-digit folder names), then renames it to the version number, so a
 version appears complete or not at all (``rename`` is atomic on local and POSIX
-filesystems; on object stores it is a copy, see the README). It also:
+filesystems; on object stores it is a copy, see docs/serving.md). It also:
 
 * lets several pipelines push to one ``serving_dir``: each push stages in a
   folder no other push uses, and on a local filesystem the version number is
@@ -102,7 +102,7 @@ def push_lock(base_directory: str) -> Iterator[None]:
 
     Local filesystems: an exclusive ``flock`` on ``<serving_dir>/.<model_name>.push.lock`` (the kernel
     releases it when a push dies; beside the model folder, whose listing stays versions only).
-    Object stores (gs://) have no locks: there pushes are not serialized, which the README says; the
+    Object stores (gs://) have no locks: there pushes are not serialized, which docs/serving.md says; the
     unique staging folders and a rename that refuses an existing version still hold.
     """
     if not is_local(base_directory):
