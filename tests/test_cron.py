@@ -61,3 +61,42 @@ def test_a_wall_clock_time_skipped_by_daylight_saving_is_not_a_fire_time():
 def test_leap_day_schedules_are_found():
     times = cron.next_fire_times("0 0 29 2 *", "UTC", datetime.datetime(2026, 1, 1, tzinfo=UTC), 1)
     assert times[0].date() == datetime.date(2028, 2, 29)
+
+
+@pytest.mark.parametrize("expression, message", [
+    ("@daily", "expected 5 fields"),
+    ("0 0 L * *", "day-of-month field 'L'"),
+    ("0 0 15W * *", "day-of-month field '15W'"),
+    ("0 0 ? * 1", "day-of-month field '\\?'"),
+    ("0 0 * * 1#2", "day-of-week field '1#2'"),
+])
+def test_croniter_extensions_are_not_taken(expression, message):
+    with pytest.raises(cron.CronError, match=message):
+        cron.parse(expression)
+
+
+def test_a_one_value_range_is_that_value():
+    after = datetime.datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
+    times = cron.next_fire_times("0 12 13-13 * *", "UTC", after, 2)    # croniter alone reads 13-13 as every day
+    assert [t.date().isoformat() for t in times] == ["2026-06-13", "2026-07-13"]
+    with pytest.raises(cron.CronError, match="never fires"):
+        cron.parse("0 0 30-30 FEB-FEB *")
+
+
+def test_a_day_of_week_step_runs_to_sunday():
+    after = datetime.datetime(2026, 6, 1, 0, 0, tzinfo=UTC)             # a Monday
+    times = cron.next_fire_times("0 12 * * 5/1", "UTC", after, 3)       # Friday to 7, Sunday
+    assert [t.strftime("%a") for t in times] == ["Fri", "Sat", "Sun"]
+
+
+def test_a_wall_clock_time_repeated_by_daylight_saving_fires_once():
+    after = datetime.datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
+    times = cron.next_fire_times("30 2 * * *", "Europe/Berlin", after, 2)   # 25 October 02:30 comes twice
+    assert [t.isoformat() for t in times] == ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"]
+
+
+def test_either_day_field_fires_across_daylight_saving_in_new_york():
+    after = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)            # a Sunday; clocks go forward on 8 March
+    times = cron.next_fire_times("0 9 1,15 * MON", "America/New_York", after, 4)
+    assert [t.isoformat() for t in times] == ["2026-03-01T09:00:00-05:00", "2026-03-02T09:00:00-05:00",
+                                              "2026-03-09T09:00:00-04:00", "2026-03-15T09:00:00-04:00"]
