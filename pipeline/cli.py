@@ -121,15 +121,10 @@ def _push_lines(config, versions_before: List[int], started_ms: int) -> List[str
 
 def cmd_model_summary(args) -> int:
     config = _load(args)
-    from components.trainer import networks
+    from components.trainer import gan_trainer, networks
 
     size = args.image_size or config.transform.image_size
-    t = config.trainer
-    generator = networks.build_generator(t.generator, size, channels=config.transform.channels, ngf=t.ngf,
-                                         norm=t.norm, dropout_rate=t.dropout_rate)
-    discriminator = networks.build_discriminator(t.discriminator, size, channels=config.transform.channels,
-                                                 ndf=t.ndf, n_layers=t.n_layers_d, norm=t.norm)
-    for model in (generator, discriminator):
+    for model in gan_trainer.build_networks(config.trainer, size, config.transform.channels):
         print(f"{model.name}: {networks.count_parameters(model):,} parameters "
               f"(input {size}x{size}x{config.transform.channels})")
     return 0

@@ -3,7 +3,7 @@
 A crash or a full disk while saving can leave any file of the work folder cut short: a
 checkpoint's index or data shard, the ``checkpoint`` state file, ``loss_history.json``. Each test
 damages one of them in a copy of a real, interrupted training run (2 of 3 epochs, checkpoints at
-steps 2 and 4), resumes it the way run_fn does (``run_fn.resume``, then ``fit`` writing the
+steps 2 and 4), resumes it the way run_fn does (``checkpoints.resume``, then ``fit`` writing the
 history after every epoch) and checks that training completes from the newest usable checkpoint,
 that the warning names the damaged file, and that the history matches the restored epoch.
 
@@ -25,7 +25,7 @@ import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components.example_gen import pairing
-from components.trainer import gan_trainer, run_fn
+from components.trainer import checkpoints, run_fn, run_outputs
 from components.trainer.gan_trainer import Pix2PixGAN, fit
 from pipeline.config import load_config
 from tests import images
@@ -56,7 +56,7 @@ def train(gan, work_dir, history, total_epochs, after_epoch=lambda result: None)
     def on_epoch_end(result):
         after_epoch(result)
         history.append(result.as_dict())
-        run_fn._write_history(str(work_dir), history, curves=False)
+        run_outputs.write_history(str(work_dir), history, curves=False)
 
     fit(gan, dataset(), steps_per_epoch=STEPS_PER_EPOCH, total_epochs=total_epochs, checkpoint_manager=manager,
         checkpoint_every_steps=SETTINGS.checkpoint_every_steps, on_epoch_end=on_epoch_end)
@@ -96,7 +96,7 @@ def warnings_in(caplog):
 
 
 def history_epochs(work_dir):
-    with open(work_dir / run_fn.LOSS_HISTORY) as handle:
+    with open(work_dir / run_outputs.LOSS_HISTORY) as handle:
         return [row["epoch"] for row in json.load(handle)]
 
 
@@ -104,7 +104,7 @@ def resume_and_finish(work_dir, caplog):
     """run_fn's resume, then the remaining epochs; returns the restored checkpoint, the step
     training resumed from and the CheckpointManager at the end."""
     with caplog.at_level(logging.INFO):
-        gan, restored, history = run_fn.resume(build_gan, str(work_dir), repair=True)
+        gan, restored, history = checkpoints.resume(build_gan, str(work_dir), repair=True)
         resumed_step = int(gan.step)
         manager = train(gan, work_dir, history, TOTAL_EPOCHS)
     assert int(gan.epoch) == TOTAL_EPOCHS
@@ -136,23 +136,23 @@ def test_a_cut_checkpoint_falls_back_to_the_previous_one(work_dir, interrupted_r
     # The history was cut to the restored epoch: epoch 2 is the re-run one, not the lost one.
     assert history_epochs(work_dir) == [1, 2, 3]
     # The damaged checkpoint is set aside, and the state names only usable checkpoints.
-    unusable = work_dir / gan_trainer.UNUSABLE_DIR
+    unusable = work_dir / checkpoints.UNUSABLE_DIR
     assert sorted(os.listdir(unusable)) == sorted([f"{NEWEST}.index", f"{NEWEST}{DATA_SHARD}"])
     for path in manager.checkpoints:
         tf.train.load_checkpoint(path)
         assert saved_epoch(path) in (2, 3)
     assert tf.train.latest_checkpoint(str(work_dir)).endswith("ckpt-6")
     # Kept in the ModelRun when the run is archived.
-    archive = work_dir.parent / "model_run" / run_fn.CHECKPOINT_DIR
-    run_fn._archive_checkpoints(str(work_dir), str(archive))
-    assert (archive / gan_trainer.UNUSABLE_DIR / f"{NEWEST}{suffix}").exists()
+    archive = work_dir.parent / "model_run" / checkpoints.CHECKPOINT_DIR
+    checkpoints.archive(str(work_dir), str(archive))
+    assert (archive / checkpoints.UNUSABLE_DIR / f"{NEWEST}{suffix}").exists()
     assert (archive / "ckpt-6.index").exists() and not work_dir.exists()
 
 
 def test_the_fallback_restores_the_previous_checkpoints_exact_state(work_dir, interrupted_run, caplog):
     cut(work_dir / f"{NEWEST}{DATA_SHARD}", 0.5)
     with caplog.at_level(logging.INFO):
-        gan, restored, history = run_fn.resume(build_gan, str(work_dir), repair=True)
+        gan, restored, history = checkpoints.resume(build_gan, str(work_dir), repair=True)
     assert restored.endswith(PREVIOUS)
     assert (int(gan.step), int(gan.epoch)) == (2, 1)
     assert_weights_equal(weights_of(gan), interrupted_run[1][PREVIOUS])
@@ -164,7 +164,7 @@ def test_both_checkpoints_unusable_starts_from_scratch_with_a_warning(work_dir, 
         cut(work_dir / f"{name}.index", 0.5)
 
     with caplog.at_level(logging.INFO):
-        gan, restored, history = run_fn.resume(build_gan, str(work_dir), repair=True)
+        gan, restored, history = checkpoints.resume(build_gan, str(work_dir), repair=True)
         assert restored is None and history == []
         assert (int(gan.step), int(gan.epoch)) == (0, 0)
         manager = train(gan, work_dir, history, TOTAL_EPOCHS)
@@ -173,8 +173,8 @@ def test_both_checkpoints_unusable_starts_from_scratch_with_a_warning(work_dir, 
     assert not any("resuming from checkpoint" in m for m in caplog.messages)
     assert history_epochs(work_dir) == [1, 2, 3]  # the old run's rows are not mixed in
     assert checkpoint_numbers(manager) == [4, 6]
-    assert {f"{PREVIOUS}.index", f"{NEWEST}.index", gan_trainer.CHECKPOINT_STATE, run_fn.LOSS_HISTORY} <= set(
-        os.listdir(work_dir / gan_trainer.UNUSABLE_DIR))
+    assert {f"{PREVIOUS}.index", f"{NEWEST}.index", checkpoints.CHECKPOINT_STATE, run_outputs.LOSS_HISTORY} <= set(
+        os.listdir(work_dir / checkpoints.UNUSABLE_DIR))
 
 
 def test_a_checkpoint_of_other_networks_is_set_aside_and_training_starts_fresh(work_dir, caplog):
@@ -188,7 +188,7 @@ def test_a_checkpoint_of_other_networks_is_set_aside_and_training_starts_fresh(w
     tf.train.CheckpointManager(other.checkpoint(), str(work_dir), max_to_keep=2).save(checkpoint_number=40)
 
     with caplog.at_level(logging.INFO):
-        gan, restored, history = run_fn.resume(build_gan, str(work_dir), repair=True)
+        gan, restored, history = checkpoints.resume(build_gan, str(work_dir), repair=True)
 
     assert restored is None and history == []
     assert (int(gan.step), int(gan.epoch)) == (0, 0)
@@ -203,7 +203,7 @@ def test_a_checkpoint_of_other_networks_is_set_aside_and_training_starts_fresh(w
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("damage", ["empty", "cut", "garbage", "missing"])
 def test_a_damaged_state_file_still_resumes_from_the_newest_checkpoint(work_dir, caplog, damage):
-    state = work_dir / gan_trainer.CHECKPOINT_STATE
+    state = work_dir / checkpoints.CHECKPOINT_STATE
     if damage == "empty":        # get_checkpoint_state raised ValueError
         cut(state, 0.0)
     elif damage == "cut":        # a parse error: TensorFlow ignored it and training restarted silently
@@ -241,13 +241,13 @@ def _drop_a_field(rows):
     (lambda text: b"\xff\xfe\x00" + text.encode(), []),           # not text
 ], ids=["empty", "cut", "object", "strings", "missing-field", "nan-row", "binary"])
 def test_a_damaged_history_is_set_aside_and_training_completes(work_dir, caplog, damage, kept_epochs, tmp_path):
-    history_file = work_dir / run_fn.LOSS_HISTORY
+    history_file = work_dir / run_outputs.LOSS_HISTORY
     damaged = damage(history_file.read_text())
     damaged = damaged if isinstance(damaged, bytes) else damaged.encode()
     history_file.write_bytes(damaged)
 
     with caplog.at_level(logging.INFO):
-        gan, restored, history = run_fn.resume(build_gan, str(work_dir), repair=True)
+        gan, restored, history = checkpoints.resume(build_gan, str(work_dir), repair=True)
         assert restored == str(work_dir / NEWEST) and int(gan.step) == 4
         assert [row["epoch"] for row in history] == kept_epochs
         train(gan, work_dir, history, TOTAL_EPOCHS)
@@ -256,14 +256,14 @@ def test_a_damaged_history_is_set_aside_and_training_completes(work_dir, caplog,
     assert "damaged" in warning
     assert history_epochs(work_dir) == kept_epochs + [3]
     (tmp_path / "model_run").mkdir()
-    run_fn._write_history(str(tmp_path / "model_run"), history)  # the curves plot the rows kept
-    assert (tmp_path / "model_run" / run_fn.LOSS_CURVES).exists()
-    assert (work_dir / gan_trainer.UNUSABLE_DIR / run_fn.LOSS_HISTORY).read_bytes() == damaged
+    run_outputs.write_history(str(tmp_path / "model_run"), history)  # the curves plot the rows kept
+    assert (tmp_path / "model_run" / run_outputs.LOSS_CURVES).exists()
+    assert (work_dir / checkpoints.UNUSABLE_DIR / run_outputs.LOSS_HISTORY).read_bytes() == damaged
 
 
 def test_the_history_survives_a_write_that_runs_out_of_space(work_dir):
     """RLIMIT_FSIZE makes the write fail part way, as a full disk does (EFBIG instead of ENOSPC)."""
-    history_file = work_dir / run_fn.LOSS_HISTORY
+    history_file = work_dir / run_outputs.LOSS_HISTORY
     before = history_file.read_bytes()
     rows = json.loads(before)
     longer = rows * 200  # well past the limit
@@ -272,12 +272,12 @@ def test_the_history_survives_a_write_that_runs_out_of_space(work_dir):
     resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) * 4, hard))
     try:
         with pytest.raises((OSError, tf.errors.OpError)):  # EFBIG, from Python or from tf.io.gfile
-            run_fn._write_history(str(work_dir), longer, curves=False)
+            run_outputs.write_history(str(work_dir), longer, curves=False)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous_handler)
     assert history_file.read_bytes() == before
-    assert sorted(os.listdir(work_dir)) == sorted(["checkpoint", run_fn.LOSS_HISTORY, f"{NEWEST}.index",
+    assert sorted(os.listdir(work_dir)) == sorted(["checkpoint", run_outputs.LOSS_HISTORY, f"{NEWEST}.index",
                                                    f"{NEWEST}{DATA_SHARD}", f"{PREVIOUS}.index",
                                                    f"{PREVIOUS}{DATA_SHARD}"])  # no partial file left
     assert [row["epoch"] for row in json.loads(history_file.read_text())] == [1, 2]
@@ -310,19 +310,19 @@ def test_run_fn_resumes_past_a_garbage_state_file_and_a_cut_checkpoint(interrupt
                        run_fn.CHECKPOINT_ROOT: str(tmp_path / "checkpoints")})
     work_dir = tmp_path / "checkpoints" / run_fn.training_fingerprint(fn_args)
     shutil.copytree(interrupted_run[0], work_dir)  # the same networks, interrupted after epoch 2
-    (work_dir / gan_trainer.CHECKPOINT_STATE).write_bytes(b"\x89garbage")
+    (work_dir / checkpoints.CHECKPOINT_STATE).write_bytes(b"\x89garbage")
     cut(work_dir / f"{NEWEST}.index", 0.5)
 
     with caplog.at_level(logging.INFO):
         run_fn.run_fn(fn_args)
 
     assert any(f"resuming from checkpoint at step 2 (epoch 1/{TOTAL_EPOCHS})" in m for m in caplog.messages)
-    assert any(str(work_dir / gan_trainer.CHECKPOINT_STATE) in m for m in warnings_in(caplog))
+    assert any(str(work_dir / checkpoints.CHECKPOINT_STATE) in m for m in warnings_in(caplog))
     assert any(str(work_dir / f"{NEWEST}.index") in m for m in warnings_in(caplog))
     model_run = tmp_path / "model_run"
     assert history_epochs(model_run) == [1, 2, 3]
-    archived = model_run / run_fn.CHECKPOINT_DIR
+    archived = model_run / checkpoints.CHECKPOINT_DIR
     assert tf.train.latest_checkpoint(str(archived)).endswith("ckpt-6")
-    assert (archived / gan_trainer.UNUSABLE_DIR / f"{NEWEST}.index").exists()
+    assert (archived / checkpoints.UNUSABLE_DIR / f"{NEWEST}.index").exists()
     assert (tmp_path / "serving" / "saved_model.pb").exists()
     assert not work_dir.exists()

@@ -5,7 +5,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.trainer import export, networks
-from components.trainer.run_fn import warm_start_generator
+from components.trainer.warm_start import warm_start_generator
 from pipeline.config import load_config
 from pipeline.pipeline_def import create_pipeline
 from tests.conftest import TINY_IMAGE_SIZE

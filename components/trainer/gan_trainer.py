@@ -4,8 +4,8 @@ G minimises  L_cGAN(G, D) + lambda * L1(G)   and D maximises  L_cGAN  (its loss
 halved, as in the paper), both with Adam(lr, beta_1). The learning rate is
 constant for ``epochs`` and then decays linearly to zero over ``epochs_decay``
 (the PyTorch implementation's "linear" policy). Progress is logged per epoch
-with losses, step rate and ETA; checkpoints make an interrupted run resumable, and a
-checkpoint that a crash or a full disk cut short is set aside for the previous one.
+with losses, step rate and ETA; the checkpoints it saves make an interrupted run resumable
+(``checkpoints``).
 
 The step runs under the configured tf.distribute strategy (``distribution``),
 Keras mixed-precision policy (``precision``) and, with ``jit_compile``, XLA;
@@ -17,28 +17,14 @@ import dataclasses
 import itertools
 import logging
 import math
-import os
-import re
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
 from components.trainer import distribution, losses, networks, precision
 
 LOG_PREFIX = "[trainer]"
-
-# tf.train.CheckpointManager's names: checkpoint <prefix>-<step> is <prefix>-<step>.index plus
-# data shards <prefix>-<step>.data-*, and the state file lists the ones it keeps.
-CHECKPOINT_PREFIX = "ckpt"
-CHECKPOINT_STATE = "checkpoint"
-_CHECKPOINT_NAME = re.compile(rf"{CHECKPOINT_PREFIX}-(\d+)")
-# Unusable checkpoints (and a damaged loss history) move here, out of the way of the next resume.
-UNUSABLE_DIR = "unusable"
-# What restoring a damaged checkpoint raises: OpError (an index cut short or overwritten, a data
-# shard missing or failing its checksum), IndexError (a data shard cut short: "Read less bytes than
-# requested"), AssertionError / ValueError (a checkpoint that does not match the networks).
-RESTORE_ERRORS = (tf.errors.OpError, IndexError, AssertionError, ValueError)
 
 
 @dataclasses.dataclass
@@ -79,6 +65,16 @@ def estimate_remaining_seconds(epoch_seconds: List[float], remaining_epochs: int
     return sum(steady) / len(steady) * remaining_epochs
 
 
+def build_networks(settings, image_size: int, channels: int) -> Tuple[tf.keras.Model, tf.keras.Model]:
+    """The generator and discriminator that the trainer settings describe (the one place that reads
+    their architecture fields), for training and for ``python -m pipeline model-summary``."""
+    generator = networks.build_generator(settings.generator, image_size, channels=channels, ngf=settings.ngf,
+                                         norm=settings.norm, dropout_rate=settings.dropout_rate)
+    discriminator = networks.build_discriminator(settings.discriminator, image_size, channels=channels,
+                                                 ndf=settings.ndf, n_layers=settings.n_layers_d, norm=settings.norm)
+    return generator, discriminator
+
+
 class Pix2PixGAN(tf.Module):
     """Generator, discriminator, their optimizers and the train step, under one tf.distribute strategy.
 
@@ -98,12 +94,7 @@ class Pix2PixGAN(tf.Module):
         distribution.check_global_batch(settings.batch_size, self.strategy)
         with self.strategy.scope():
             with precision.policy_scope(settings.mixed_precision):
-                self.generator = networks.build_generator(
-                    settings.generator, image_size, channels=channels, ngf=settings.ngf, norm=settings.norm,
-                    dropout_rate=settings.dropout_rate)
-                self.discriminator = networks.build_discriminator(
-                    settings.discriminator, image_size, channels=channels, ndf=settings.ndf,
-                    n_layers=settings.n_layers_d, norm=settings.norm)
+                self.generator, self.discriminator = build_networks(settings, image_size, channels)
             self.g_optimizer = self._optimizer()
             self.d_optimizer = self._optimizer()
             # Slots exist before the first step: the step is traced once, and a
@@ -212,6 +203,14 @@ class CollapseWatch:
                 LOG_PREFIX, self.threshold, self.streak, step)
 
 
+def collapse_watch(settings) -> Optional[CollapseWatch]:
+    """The watch the settings ask for; none for a WGAN critic, whose loss is unbounded and usually
+    negative: no "near zero" test."""
+    if settings.gan_mode == losses.GAN_MODE_WGANGP:
+        return None
+    return CollapseWatch(settings.collapse_d_loss, settings.collapse_patience_steps)
+
+
 def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, total_epochs: int,
         checkpoint_manager: tf.train.CheckpointManager, checkpoint_every_steps: int,
         on_epoch_end: Optional[Callable[[EpochResult], None]] = None,
@@ -277,97 +276,3 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
             on_epoch_end(result)
     return history
 
-
-@dataclasses.dataclass
-class FoundCheckpoints:
-    """The checkpoints of a folder, newest first, and what the state file got wrong (None: nothing)."""
-    directory: str
-    paths: List[str]
-    state_problem: Optional[str] = None
-    listed: List[str] = dataclasses.field(default_factory=list)  # names the state file lists
-
-
-def find_checkpoints(directory: str) -> FoundCheckpoints:
-    """Every checkpoint the state file lists or the folder holds, newest (highest step) first.
-
-    The state file is only an index: when it is cut short, garbage or gone, the checkpoints on
-    disk are still found, and why the state cannot be trusted is reported.
-    """
-    state_path = os.path.join(directory, CHECKPOINT_STATE)
-    listed, problem = [], None
-    if tf.io.gfile.exists(state_path):
-        try:
-            state = tf.train.get_checkpoint_state(directory)
-            if state is None:  # TensorFlow logs its parse error and ignores the file
-                raise ValueError("not a checkpoint state (text CheckpointState proto)")
-            listed = [os.path.basename(path) for path in
-                      list(state.all_model_checkpoint_paths) + [state.model_checkpoint_path]]
-        except (tf.errors.OpError, ValueError) as error:  # UnicodeDecodeError is a ValueError
-            problem = f"{type(error).__name__}: {error}"
-    on_disk = [os.path.basename(path)[:-len(".index")]
-               for path in tf.io.gfile.glob(os.path.join(directory, f"{CHECKPOINT_PREFIX}-*.index"))]
-    if on_disk and problem is None and not listed:
-        problem = "missing"
-    names = {name for name in listed + on_disk if _CHECKPOINT_NAME.fullmatch(name)}
-    ordered = sorted(names, key=lambda name: int(_CHECKPOINT_NAME.fullmatch(name).group(1)), reverse=True)
-    return FoundCheckpoints(directory, [os.path.join(directory, name) for name in ordered], problem,
-                            sorted(set(listed)))
-
-
-def restore_newest_usable(checkpoint: tf.train.Checkpoint, found: FoundCheckpoints, *,
-                          repair: bool) -> Optional[str]:
-    """Restores the newest of ``found`` that reads back whole and matches; returns its path or None.
-
-    A crash or a full disk while saving can leave a checkpoint cut short: each one that fails is
-    named in a warning with its error, and the next older one is tried. With ``repair`` (only the
-    chief writes), unusable checkpoints move to ``unusable/`` and the state file is rewritten to
-    list the ones left, so the CheckpointManager neither resumes from nor keeps them. A restore that
-    failed on a mismatch may already have assigned some variables: when this returns None after a
-    failure, build the networks again.
-    """
-    state_path = os.path.join(found.directory, CHECKPOINT_STATE)
-    if found.state_problem:
-        logging.warning("%s checkpoint state file %s is unusable (%s): looking for the checkpoints on disk",
-                        LOG_PREFIX, state_path, found.state_problem)
-    restored, unusable = None, []
-    for path in found.paths:
-        try:
-            checkpoint.restore(path).assert_existing_objects_matched()
-        except RESTORE_ERRORS as error:
-            files = tf.io.gfile.glob(f"{path}.*") or [f"{path}.index"]
-            logging.warning("%s checkpoint %s is unusable (%s: %s); files: %s", LOG_PREFIX, path,
-                            type(error).__name__, str(error).strip(), ", ".join(files))
-            unusable.append(path)
-            continue
-        restored = path
-        break
-    if restored is None and (unusable or found.state_problem):
-        logging.warning("%s no usable checkpoint in %s: training starts from scratch", LOG_PREFIX, found.directory)
-    elif unusable:
-        logging.warning("%s resuming from the previous checkpoint %s", LOG_PREFIX, restored)
-    kept = [path for path in reversed(found.paths) if path not in unusable and tf.io.gfile.exists(f"{path}.index")]
-    if repair and (unusable or found.state_problem or {os.path.basename(p) for p in kept} != set(found.listed)):
-        moved = [name for path in unusable for name in tf.io.gfile.glob(f"{path}.*")]
-        if restored:
-            # With their times (and an older "last preserved" one) the manager counts them in
-            # max_to_keep and deletes them in turn; without, it would keep them for ever.
-            times = [tf.io.gfile.stat(f"{path}.index").mtime_nsec / 1e9 for path in kept]
-            tf.compat.v1.train.update_checkpoint_state(
-                found.directory, restored, all_model_checkpoint_paths=kept, all_model_checkpoint_timestamps=times,
-                last_preserved_timestamp=min(times) - 1)
-        elif tf.io.gfile.exists(state_path):
-            moved.append(state_path)
-        set_aside(found.directory, moved)
-    return restored
-
-
-def set_aside(directory: str, paths: List[str]) -> None:
-    """Moves ``paths`` into ``directory``/unusable: kept for a look, never read back."""
-    if not paths:
-        return
-    destination = os.path.join(directory, UNUSABLE_DIR)
-    tf.io.gfile.makedirs(destination)
-    for path in paths:
-        tf.io.gfile.rename(path, os.path.join(destination, os.path.basename(path)), overwrite=True)
-    logging.warning("%s moved %s to %s", LOG_PREFIX, ", ".join(os.path.basename(path) for path in paths),
-                    destination)

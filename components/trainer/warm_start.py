@@ -1,0 +1,23 @@
+"""Continuous training: a new run's generator starts from the last blessed model's weights."""
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+
+from components.trainer.gan_trainer import LOG_PREFIX
+
+
+def warm_start_generator(generator: tf.keras.Model, base_model_dir: str) -> None:
+    """G starts from the last blessed model's weights (D starts fresh)."""
+    from tfx.utils import path_utils
+
+    loaded = tf.saved_model.load(path_utils.serving_model_path(base_model_dir))
+    source = {v.name: v for v in getattr(getattr(loaded, "generator", None), "variables", [])}
+    if sorted(source) != sorted(v.name for v in generator.variables) or any(
+            source[v.name].shape != v.shape for v in generator.variables):
+        raise ValueError(f"trainer.warm_start: the last blessed model at {base_model_dir} has a different "
+                         "generator architecture; set trainer.warm_start: false to train from scratch")
+    for variable in generator.variables:
+        variable.assign(source[variable.name])
+    logging.info("%s warm start: generator initialised from %s", LOG_PREFIX, base_model_dir)
