@@ -19,6 +19,10 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence
 import yaml
 
 METRIC_NAMES = ("l1", "psnr", "ssim", "ms_ssim", "fid")
+# Values each metric can take (L1 in [0, 255] pixels, PSNR capped by the Evaluator at 100 dB, SSIM in [-1, 1]):
+# a threshold outside them can never pass. tests/test_faults_config.py checks them against the Evaluator.
+METRIC_BOUNDS = {"l1": (0.0, 255.0), "psnr": (0.0, 100.0), "ssim": (-1.0, 1.0), "ms_ssim": (-1.0, 1.0),
+                 "fid": (0.0, math.inf)}
 STATISTIC_NAMES = ("mean", "p10", "p90", "min", "max")
 
 
@@ -238,6 +242,12 @@ class EvaluatorSettings:
                      if "fid" in getattr(self, section) else None,
                      f"no fid rule while {key}.fid_inception_weights is null (FID is then never computed, so the "
                      f"rule could never pass), or a local InceptionV3 notop .h5 file in {key}.fid_inception_weights")
+        for metric, threshold in self.thresholds.items():
+            low, high = METRIC_BOUNDS[metric]
+            _require(threshold.min is None or threshold.min <= high, f"{key}.thresholds.{metric}.min", threshold.min,
+                     f"at most {high} ({metric} never exceeds it, so the gate could never pass)")
+            _require(threshold.max is None or threshold.max >= low, f"{key}.thresholds.{metric}.max", threshold.max,
+                     f"at least {low} ({metric} is never below it, so the gate could never pass)")
         _require(self.sample_images >= 1, f"{key}.sample_images", self.sample_images, "an integer >= 1")
         _require(self.worst_images >= 0, f"{key}.worst_images", self.worst_images, "an integer >= 0")
 

@@ -51,9 +51,10 @@ def ensure_dataset(config: Config) -> str:
 def _generate_embedded_dataset(config: Config, dataset_dir: str) -> None:
     """Makes the embedded synthetic dataset at ``dataset_dir``, or says why a missing dataset is an error.
 
-    Only a folder named like the embedded dataset is generated: any other
-    missing path is a typo or an unmounted disk, and training on generated
-    data there could push a model of it over the served one.
+    Only a folder named like the embedded dataset is generated, and away from
+    its default place only inside a folder that exists: any other missing path
+    is a typo or an unmounted disk, and training on generated data there could
+    push a model of it over the served one.
     """
     from components.example_gen import layout
     from data import synthetic_facades  # only needed here
@@ -65,6 +66,14 @@ def _generate_embedded_dataset(config: Config, dataset_dir: str) -> None:
     if not data.generate_if_missing:
         raise ConfigError(f"data.dataset_dir: {dataset_dir} does not exist (and "
                           "data.generate_if_missing is false)")
+    default_dir = config.resolve(synthetic_facades.DEFAULT_DATASET_DIR)
+    parent = os.path.dirname(os.path.normpath(dataset_dir))
+    if (synthetic_facades.is_embedded_location(dataset_dir) and os.path.normpath(dataset_dir) != default_dir
+            and not os.path.isdir(parent)):
+        raise ConfigError(f"data.dataset_dir: {dataset_dir} does not exist, nor does its folder {parent}: a typo in "
+                          f"the path? data.generate_if_missing generates the embedded dataset at its default place "
+                          f"({default_dir}) or in a missing {synthetic_facades.DATASET_NAME}/ inside a folder that "
+                          "exists; create that folder first to generate there")
     if not synthetic_facades.is_embedded_location(dataset_dir):
         raise ConfigError(
             f"data.dataset_dir: {dataset_dir} does not exist{_did_you_mean(dataset_dir)}. Check the path (it is "

@@ -60,3 +60,23 @@ def test_a_fid_gate_without_inception_weights_is_refused_at_load(override):
     section = override.split(".")[1]
     with pytest.raises(ConfigError, match=rf"evaluator\.{section}\.fid: .*fid_inception_weights is null"):
         load_config(DEFAULT, [override])
+
+
+@pytest.mark.parametrize("override, key", [
+    ("evaluator.thresholds.ssim={statistic: mean, min: 5}", "evaluator.thresholds.ssim.min"),
+    ("evaluator.thresholds.l1={statistic: mean, max: -1}", "evaluator.thresholds.l1.max"),
+    ("evaluator.thresholds.psnr={statistic: mean, min: 1e300}", "evaluator.thresholds.psnr.min"),
+    ("evaluator.thresholds.ms_ssim={statistic: p10, min: 1.5}", "evaluator.thresholds.ms_ssim.min"),
+])
+def test_a_threshold_no_model_could_pass_is_refused(override, key):
+    with pytest.raises(ConfigError, match=rf"{key}: got .*so the gate could never pass"):
+        load_config(DEFAULT, [override])
+
+
+def test_the_metric_bounds_are_the_evaluators():
+    from components.evaluator import metrics
+    from pipeline.config import METRIC_BOUNDS, METRIC_NAMES
+
+    assert set(METRIC_BOUNDS) == set(METRIC_NAMES)
+    assert METRIC_BOUNDS[metrics.PSNR][1] == metrics.PSNR_CAP_DB
+    assert METRIC_BOUNDS[metrics.L1][1] == metrics.PIXEL_MAX

@@ -99,6 +99,7 @@ def test_a_dataset_dir_that_is_a_symlink_to_nothing_is_not_filled(tmp_path):
 def test_the_embedded_dataset_is_generated_at_its_default_place_or_by_name(tmp_path):
     assert load_config(DEFAULT).data.dataset_dir == synthetic_facades.DEFAULT_DATASET_DIR
     asked = tmp_path / "runs" / synthetic_facades.DATASET_NAME
+    asked.parent.mkdir()                       # away from the default place: only inside a folder that exists
     config = load_config(DEFAULT, [f"data.dataset_dir={asked}", *TINY_SYNTHETIC])
     assert local_runner.ensure_dataset(config) == str(asked)
     assert sorted(os.listdir(asked / "input")) == sorted(os.listdir(asked / "target")) == [
@@ -433,3 +434,12 @@ def test_a_full_disk_while_unpacking_leaves_no_half_dataset(tmp_path, hostile_se
     with pytest.raises(download.DownloadError, match=r"no space left on the disk of .*facades\.partial-\d+/val/1\.jpg"):
         download.fetch_dataset("facades", str(out), base_url=f"{hostile_server}/ok", progress=io.StringIO())
     assert os.listdir(tmp_path / "out") == []                      # no archive, no staging, no half dataset
+
+
+def test_a_typo_in_the_folder_above_the_embedded_dataset_is_an_error(tmp_path):
+    """build/dataset/synthetic_facades (dataset, not datasets): named right, in a folder that is not there."""
+    typo = tmp_path / "dataset" / "synthetic_facades"
+    config = load_config(DEFAULT, [f"data.dataset_dir={typo}", *TINY_SYNTHETIC])
+    with pytest.raises(ConfigError, match=rf"data.dataset_dir: {typo} does not exist, nor does its folder"):
+        local_runner.ensure_dataset(config)
+    assert os.listdir(tmp_path) == []                                   # nothing generated, nothing made

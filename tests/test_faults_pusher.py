@@ -311,3 +311,10 @@ def test_retention_never_deletes_a_version_this_pusher_did_not_publish(tmp_path,
     assert pusher.prune_versions(str(base), keep=1) == [int(v) for v in pushed[:-1]]
     assert sorted(os.listdir(base)) == sorted(["1", "2", pushed[-1]])
     assert "not published by this Pusher" in caplog.text
+
+
+def test_an_all_versions_policy_keeps_every_version(tmp_path):
+    """model_version_policy { all {} }: TF Serving serves every version, so retention deletes none."""
+    config_file = write_model_config(tmp_path / "models.config", "model_version_policy { all {} }")
+    versions = push_many(tmp_path, 4, keep_versions=1, model_config_file=config_file)
+    assert pusher.served_versions(base_dir(tmp_path)) == versions

@@ -295,3 +295,10 @@ def test_no_bomb_blows_the_servers_memory_or_crashes_it(export_dir):
             else "image_bytes[0]"
         assert re.search(re.escape(element) + r" (is a |is \d+x\d+ pixels)", result["outcome"]), (name, result)
     assert max(result["growth_mb"] for result in results.values()) < MAX_RSS_GROWTH_MB, results
+
+
+def test_a_header_whose_sides_overflow_the_pixel_product_is_refused(model):
+    """2^32-1 x 2^32-1 wraps width x height around in int64: each side is checked first."""
+    side = 2 ** 32 - 1
+    message = _refusal(lambda: _serve(model, [images.png_claiming_size(side, side)]))
+    assert f"image_bytes[0] is {side}x{side} pixels" in message and f"above the limit of {REQUEST_LIMIT}" in message

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 import uuid
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -57,6 +58,7 @@ LOCK_SUFFIX = ".push.lock"           # <serving_dir>/.<model_name>.push.lock: be
 LOCK_TIMEOUT_S = 10 * 60             # the lock guards a rename and a prune, never a copy
 LOCK_POLL_S = 0.05
 SAVED_MODEL_FILE = "saved_model.pb"
+KEEP_ALL = sys.maxsize  # model_version_policy { all {} }: TF Serving serves every version, so none is pruned
 PUSHED_MARKER = ".pix2pix-tfx-pushed"  # in each version folder this Pusher published: only those are pruned
 LOG_PREFIX = "[pusher]"
 
@@ -233,6 +235,8 @@ def serving_config_pins(path: str, model_name: str) -> Tuple[Dict[int, str], int
             pins[version] = f"version label {label!r} in {path}"
         if policy.WhichOneof("policy_choice") == "latest":
             latest = max(latest, policy.latest.num_versions)
+        elif policy.WhichOneof("policy_choice") == "all":
+            latest = KEEP_ALL
     return pins, latest
 
 

@@ -245,7 +245,10 @@ def _checked_sizes(images: tf.Tensor, shown_indices: tf.Tensor, element: str,
                 ": {} bytes starting with {}", (length, first_bytes), summarize=FIRST_BYTES_SHOWN)])])]
         if max_pixels is not None:
             with tf.control_dependencies(asserts):
-                asserts.append(tf.debugging.Assert(height * width <= max_pixels, [tf.strings.join([
+                # Each side first: a header claiming 2^32-1 x 2^32-1 would wrap the product around in int64.
+                within = tf.logical_and(tf.logical_and(height <= max_pixels, width <= max_pixels),
+                                        height * width <= max_pixels)
+                asserts.append(tf.debugging.Assert(within, [tf.strings.join([
                     named, tf.strings.format(
                         " is {}x{} pixels (width x height) = {} pixels, above the limit of "
                         f"{max_pixels} pixels; send a smaller image", (width, height, height * width))])]))
