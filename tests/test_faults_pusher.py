@@ -182,21 +182,6 @@ def test_staging_folders_are_never_shared_and_never_all_digits():
     assert all(pusher.STAGING_NAME.fullmatch(name) for name in names)
 
 
-def test_a_failed_copy_publishes_nothing_and_leaves_no_staging_folder(tmp_path, monkeypatch):
-    source = fake_saved_model(str(tmp_path / "src"), b"A")
-    base = base_dir(tmp_path)
-
-    def copy_then_fail(src, dst, **kwargs):
-        os.makedirs(dst, exist_ok=True)
-        open(os.path.join(dst, "partial"), "w").close()
-        raise OSError("disk full")
-
-    monkeypatch.setattr(pusher.io_utils, "copy_dir", copy_then_fail)
-    with pytest.raises(OSError, match="disk full"):
-        pusher.publish_atomically(source, base)
-    assert os.listdir(base) == []
-
-
 def test_a_stale_staging_folder_is_removed_and_a_fresh_one_is_kept(tmp_path):
     base = tmp_path / "serving" / MODEL_NAME
     now = int(time.time())
