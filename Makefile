@@ -17,11 +17,12 @@ IMAGE = $(shell $(PY) -m pipeline image --config $(CONFIG) --profile $(PROFILE))
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run test bench lock clean help compile-vertex compile-kubeflow build-image push-image
+.PHONY: setup run test test-fast bench lock clean help compile-vertex compile-kubeflow build-image push-image
 
 help:
 	@echo "make run    - set up if needed, generate the embedded dataset if absent, run the pipeline"
 	@echo "make test   - set up if needed, run the test suite"
+	@echo "make test-fast - the unit tests only (no e2e or slow marker), for the edit-test loop"
 	@echo "make bench  - benchmarks (not tests): train step, serving latency, ingestion; tables in benchmarks/results/"
 	@echo "make compile-vertex   - compile the pipeline for Vertex AI Pipelines -> $(COMPILED_VERTEX) (offline)"
 	@echo "make compile-kubeflow - compile it for Kubeflow Pipelines v2 -> $(COMPILED_KUBEFLOW) (offline)"
@@ -48,6 +49,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests $(ARGS)
+
+# The edit-test loop: unit tests only; `make test` (what CI runs) stays the full suite.
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -m "not e2e and not slow" $(ARGS)
 
 # Vertex AI / Kubeflow: the same pipeline, compiled offline; submit/schedule with `python -m pipeline`.
 compile-vertex: $(STAMP)

@@ -3,6 +3,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -25,6 +25,8 @@ import tensorflow as tf
 
 from components.trainer import distribution
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO_TIMEOUT_S = 240
 LOSS_KEYS = {"g_total", "g_gan", "g_l1", "d_total", "d_real", "d_fake", "d_gp"}

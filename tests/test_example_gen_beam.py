@@ -1,5 +1,6 @@
 """The executor's Beam graph inside a plain beam.Pipeline(), and the settings it receives."""
 import apache_beam as beam
+import pytest
 import tensorflow as tf
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -8,6 +9,8 @@ from components.example_gen import component, executor
 from pipeline.config import DataSettings
 from tests import images
 from tests.ingestion_support import data_section, exec_properties_of
+
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
 
 
 def test_settings_survive_the_custom_config_round_trip(tmp_path):

@@ -18,6 +18,8 @@ from tests import images
 from tests.conftest import TINY_IMAGE_SIZE
 from tests.serving_doubles import TEST_PIXEL_LIMIT, exported_model
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 FORMATS = ("PNG", "JPEG", "BMP")  # what serving accepts (GIF is refused: tests/test_faults_serving.py)
 # Just above TEST_PIXEL_LIMIT (48 x 48) in pixels, however it is shaped.
 OVER_THE_LIMIT = (49, 48)

@@ -20,6 +20,8 @@ from pipeline.config import ConfigError, EvaluatorSettings, load_config, section
 from tests import images
 from tests.serving_doubles import exported_model
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 CONFIG_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pipeline_config.yaml")
 NUM_EVAL = 4
 # Lenient absolute gates (an untrained tiny model passes them), so only the check under test can refuse.

@@ -20,6 +20,8 @@ from pipeline.config import load_config
 from pipeline.pipeline_def import pusher_custom_config
 from tests.test_pusher import fake_saved_model  # the two files the Pusher compares, distinct per payload
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "pipeline_config.yaml")
 MODEL_NAME = "pix2pix"

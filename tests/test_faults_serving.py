@@ -27,6 +27,8 @@ from components.trainer import export, networks
 from tests import images
 from tests.conftest import TINY_IMAGE_SIZE
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pipeline_config.yaml")
 REQUEST_LIMIT = 48 * 48           # serving.max_input_pixels: every signature's limit
 AT_THE_LIMIT = (48, 48)

@@ -33,6 +33,8 @@ from tests.conftest import TINY_IMAGE_SIZE
 from tests.test_gan_trainer import (CHANNELS, CONFIG_PATH, assert_weights_equal, checkpoint_numbers,
                                     in_memory_dataset, saved_epoch, tiny_settings, weights_of)
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 STEPS_PER_EPOCH = 2
 TOTAL_EPOCHS = 3
 INTERRUPTED_AFTER_EPOCHS = 2  # checkpoints ckpt-2 (epoch 1) and ckpt-4 (epoch 2); history rows 1 and 2

@@ -7,6 +7,8 @@ import tensorflow as tf
 
 from components.evaluator import fid
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 
 def test_frechet_distance_of_one_dimensional_gaussians():
     # (mu1 - mu2)^2 + s1 + s2 - 2 sqrt(s1 s2) with variances 4 and 1: 9 + 4 + 1 - 4 = 10

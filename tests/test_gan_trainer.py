@@ -25,6 +25,8 @@ from components.trainer.gan_trainer import CollapseWatch, NonFiniteLossError, Pi
 from pipeline.config import load_config
 from tests.conftest import TINY_IMAGE_SIZE
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 CONFIG_PATH = Path(__file__).resolve().parents[1] / "pipeline_config.yaml"
 CHANNELS = 3
 LOSS_KEYS = {"g_total", "g_gan", "g_l1", "d_total", "d_real", "d_fake", "d_gp"}

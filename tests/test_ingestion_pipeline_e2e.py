@@ -8,10 +8,14 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from components.example_gen import quarantine
 from data import convert_layout
 from data.synthetic_facades import generate_dataset
 from tests import images
+
+pytestmark = pytest.mark.e2e  # runs the whole pipeline (or its compiled tasks) end to end
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_PAIRS, VAL_PAIRS = 12, 4

@@ -7,6 +7,8 @@ from components.example_gen import quarantine as q
 from tests import images
 from tests.ingestion_support import run_example_gen
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 SMALL = dict(min_image_side=8)
 
 

@@ -14,6 +14,8 @@ from pipeline import kubeflow_runner, vertex_client
 from pipeline.config import ConfigError, load_config
 from pipeline.pipeline_def import create_pipeline
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 CONFIG = "pipeline_config.yaml"
 BEAM_COMPONENTS = ("FileBasedExampleGen", "StatisticsGen", "Transform")
 RESOLVER_ID = "latest_blessed_model_resolver"

@@ -17,6 +17,8 @@ from tests.conftest import TINY_IMAGE_SIZE
 from tests.test_gan_trainer import CHANNELS, LOSS_KEYS, checkpoint_and_manager, in_memory_dataset, random_images
 from tests.test_gan_trainer import tiny_settings
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 SIXTEEN_BITS = {"mixed_float16": tf.float16, "mixed_bfloat16": tf.bfloat16}
 
 

@@ -16,6 +16,8 @@ import tensorflow as tf
 from components import features
 from tests import images
 
+pytestmark = pytest.mark.e2e  # runs the whole pipeline (or its compiled tasks) end to end
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -12,6 +12,8 @@ from serving.local_model import LocalGenerator, version_dir
 from tests import images
 from tests.serving_doubles import exported_model, pushed_layout
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 FAILURES = batch_translate.FAILURES_FILE
 
 

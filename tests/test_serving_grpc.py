@@ -14,6 +14,8 @@ from tests.conftest import TINY_IMAGE_SIZE
 from tests.serving_doubles import (MODEL_NAME, ModelServerDouble, ServingStatus, closed_port, grpc_server_double,
                                    pushed_tiny_model)
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 VERSION = 3
 TIMEOUT_S = 0.5
 

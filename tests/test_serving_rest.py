@@ -18,6 +18,8 @@ from tests.serving_doubles import (MODEL_NAME, ModelServerDouble, ServingStatus,
                                    decode_rest_predict_request, encode_rest_predict_response, pushed_tiny_model,
                                    rest_server_double, rest_signature_name)
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 VERSION = 7
 TIMEOUT_S = 0.5
 

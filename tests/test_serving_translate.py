@@ -11,6 +11,8 @@ from tests import images
 from tests.conftest import TINY_IMAGE_SIZE
 from tests.serving_doubles import exported_model, pushed_layout
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 # Version 1 answers at the model size, version 2 (newest) at each input's size: the outputs say which ran.
 MODEL_SIZE_VERSION, INPUT_SIZE_VERSION = 1, 2
 SHAPES = {"a.png": (40, 24), "b.jpg": (9, 13), "c.gif": (21, 5), "d.bmp": (16, 30)}

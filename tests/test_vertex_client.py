@@ -17,6 +17,8 @@ from google.cloud.aiplatform_v1.services.schedule_service import ScheduleService
 from pipeline import kfp_client, kubeflow_runner, vertex_client
 from pipeline.config import ConfigError, load_config
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 CONFIG = "pipeline_config.yaml"
 
 

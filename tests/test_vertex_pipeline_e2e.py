@@ -13,6 +13,8 @@ from pipeline import kubeflow_runner
 from pipeline.config import load_config
 from tests import vertex_launcher
 
+pytestmark = pytest.mark.e2e  # runs the whole pipeline (or its compiled tasks) end to end
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["transform.image_size=32", "trainer.ngf=8", "trainer.ndf=8", "trainer.epochs=1", "trainer.epochs_decay=0",
         "trainer.batch_size=4", "evaluator.sample_images=2",

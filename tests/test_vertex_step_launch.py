@@ -21,6 +21,8 @@ from pipeline.config import load_config
 from tests import images
 from tests.serving_doubles import exported_model
 
+pytestmark = pytest.mark.e2e  # runs the whole pipeline (or its compiled tasks) end to end
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STORE = "projects/my-gcp-project/locations/us-central1/metadataStores/default/artifacts"
 TASK = "ImageQualityEvaluator"

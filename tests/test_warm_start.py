@@ -11,6 +11,8 @@ from pipeline.pipeline_def import create_pipeline
 from tests.conftest import TINY_IMAGE_SIZE
 from tests.test_pipeline_def import CONFIG
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 
 def _export(generator, transform_output_dir, model_dir):
     export.export_generator(generator, tft.TFTransformOutput(transform_output_dir),

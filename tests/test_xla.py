@@ -12,6 +12,8 @@ from components.trainer.gan_trainer import Pix2PixGAN
 from tests.conftest import TINY_IMAGE_SIZE
 from tests.test_gan_trainer import CHANNELS, LOSS_KEYS, random_images, tiny_settings
 
+pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
+
 
 def test_one_xla_step_matches_the_plain_step():
     tf.keras.utils.set_random_seed(0)
