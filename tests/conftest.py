@@ -1,7 +1,7 @@
 """Shared test setup: legacy Keras before TensorFlow is imported, quiet logs."""
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import components  # noqa: F401,E402 - components/__init__.py sets TF_USE_LEGACY_KERAS before TensorFlow loads
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import functools  # noqa: E402

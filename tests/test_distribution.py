@@ -34,7 +34,7 @@ LOSS_KEYS = {"g_total", "g_gan", "g_l1", "d_total", "d_real", "d_fake", "d_gp"}
 
 def run_scenario(scenario, tmp_path, name="result", tf_config=None):
     """Starts tests/distributed_training.py; returns the process (wait with ``finish``)."""
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}  # the scenario imports components: legacy Keras
     env.pop("TF_CONFIG", None)
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)

@@ -23,12 +23,9 @@ i.e. over the batch and the PatchGAN's patches, so values do not depend on
 image or batch size. Under a distribution strategy, scale by the replica count
 yourself.
 """
-import os
 from typing import Callable, Optional
 
-# Normally set by ``components/__init__.py``; repeated for when TFX loads this
-# file by path. Must precede the first TensorFlow import.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import components  # noqa: F401,E402 - components/__init__.py sets TF_USE_LEGACY_KERAS before TensorFlow loads
 
 import tensorflow as tf  # noqa: E402
 

@@ -16,12 +16,9 @@ All tensors are NHWC; ``tf.keras`` is the legacy Keras 2 (``tf_keras``), which
 TFX/TFT need.
 """
 import math
-import os
 from typing import Optional
 
-# Normally set by ``components/__init__.py``; repeated for when TFX loads this
-# file by path. Must precede the first TensorFlow import.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import components  # noqa: F401,E402 - components/__init__.py sets TF_USE_LEGACY_KERAS before TensorFlow loads
 
 import tensorflow as tf  # noqa: E402
 
