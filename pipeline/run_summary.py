@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from components import model_run_files
 from components.example_gen import quarantine  # stdlib only: the ExampleGen's audit format
 from components.evaluator.report import REPORT_FILENAME
 from pipeline import output_paths
@@ -46,7 +47,8 @@ class RunSummary:
         if self.model_uri:
             out.append(f"model: {self.model_uri}")
         if self.model_run_uri:
-            out.append(f"training run: {self.model_run_uri} (loss_curves.png, samples/, tensorboard/)")
+            out.append(f"training run: {self.model_run_uri} ({model_run_files.LOSS_CURVES}, "
+                       f"{model_run_files.SAMPLES_DIR}/, {model_run_files.TENSORBOARD_DIR}/)")
         out.extend(_metric_table(self.metrics))
         verdict = {True: "BLESSED", False: "NOT BLESSED", None: "unknown (no blessing recorded)"}[self.blessed]
         out.append(f"blessing: {verdict}: {self.blessing_message}")

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tfx.components.trainer.fn_args_utils import FnArgs
 
+from components import model_run_files
 from components.example_gen import pairing
 from components.trainer import checkpoints, run_fn, run_outputs
 from components.trainer.gan_trainer import Pix2PixGAN, fit
@@ -145,7 +146,7 @@ def test_a_cut_checkpoint_falls_back_to_the_previous_one(work_dir, interrupted_r
         assert saved_epoch(path) in (2, 3)
     assert tf.train.latest_checkpoint(str(work_dir)).endswith("ckpt-6")
     # Kept in the ModelRun when the run is archived.
-    archive = work_dir.parent / "model_run" / checkpoints.CHECKPOINT_DIR
+    archive = work_dir.parent / "model_run" / model_run_files.CHECKPOINT_DIR
     checkpoints.archive(str(work_dir), str(archive))
     assert (archive / checkpoints.UNUSABLE_DIR / f"{NEWEST}{suffix}").exists()
     assert (archive / "ckpt-6.index").exists() and not work_dir.exists()
@@ -323,7 +324,7 @@ def test_run_fn_resumes_past_a_garbage_state_file_and_a_cut_checkpoint(interrupt
     assert any(str(work_dir / f"{NEWEST}.index") in m for m in warnings_in(caplog))
     model_run = tmp_path / "model_run"
     assert history_epochs(model_run) == [1, 2, 3]
-    archived = model_run / checkpoints.CHECKPOINT_DIR
+    archived = model_run / model_run_files.CHECKPOINT_DIR
     assert tf.train.latest_checkpoint(str(archived)).endswith("ckpt-6")
     assert (archived / checkpoints.UNUSABLE_DIR / f"{NEWEST}.index").exists()
     assert (tmp_path / "serving" / "saved_model.pb").exists()

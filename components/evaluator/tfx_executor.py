@@ -18,7 +18,7 @@ from tfx.types import artifact, artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components.evaluator import executor
-from components.trainer.run_outputs import LOSS_CURVES  # the Trainer writes it into ModelRun
+from components.model_run_files import LOSS_CURVES  # the Trainer writes it into ModelRun
 from pipeline.config import EvaluatorSettings, section_from_dict
 
 EVAL_SPLIT = "eval"

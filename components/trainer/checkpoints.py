@@ -27,7 +27,6 @@ _CHECKPOINT_NAME = re.compile(rf"{CHECKPOINT_PREFIX}-(\d+)")
 # The newest and the previous one: the previous is the fall-back when the newest was cut short.
 KEPT_CHECKPOINTS = 2
 # Folder of the ModelRun artifact that receives the finished run's checkpoint.
-CHECKPOINT_DIR = "checkpoints"
 # Unusable checkpoints (and a damaged loss history) move here, out of the way of the next resume.
 UNUSABLE_DIR = "unusable"
 # What restoring a damaged checkpoint raises: OpError (an index cut short or overwritten, a data

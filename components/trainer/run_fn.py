@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
+from components import model_run_files
 from components.trainer import checkpoints, distribution, export, gan_trainer, input_pipeline, startup_report
 from components.trainer.run_outputs import RunOutputs
 from components.trainer.warm_start import warm_start_generator
@@ -74,7 +75,7 @@ def run_fn(fn_args: FnArgs) -> None:
                             max_input_pixels=serving.max_input_pixels, output_size=serving.output_size)
     logging.info("%s exported the generator to %s", gan_trainer.LOG_PREFIX, folders.serving_model_dir)
     if folders.is_chief:
-        checkpoints.archive(folders.work_dir, os.path.join(folders.run_dir, checkpoints.CHECKPOINT_DIR))
+        checkpoints.archive(folders.work_dir, os.path.join(folders.run_dir, model_run_files.CHECKPOINT_DIR))
     else:
         folders.remove_worker_copies()
 

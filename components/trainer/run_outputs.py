@@ -18,15 +18,10 @@ from typing import Dict, List, Tuple
 import tensorflow as tf
 
 from components import features, visuals
+from components.model_run_files import LATEST_SAMPLES, LOSS_CURVES, LOSS_HISTORY, SAMPLES_DIR, TENSORBOARD_DIR
 from components.trainer.export import to_uint8
 from components.trainer.gan_trainer import LOG_PREFIX, EpochResult
 
-# Files in the ModelRun artifact.
-TENSORBOARD_DIR = "tensorboard"
-SAMPLES_DIR = "samples"
-LATEST_SAMPLES = "samples_latest.png"
-LOSS_CURVES = "loss_curves.png"
-LOSS_HISTORY = "loss_history.json"
 # A history row is an EpochResult: these fields, all of them numbers.
 HISTORY_FIELDS = frozenset(field.name for field in dataclasses.fields(EpochResult))
 # Per-epoch counters, not losses: left out of TensorBoard's scalars.
