@@ -31,8 +31,10 @@ than the limit are refused, so a decompression bomb costs a few header bytes:
   48 KB GIF whose screen says 1x1 decodes to gigabytes. Clients convert GIFs
   (e.g. their first frame) to PNG before sending.
 Accepted images decode to one frame of ``transform.channels``; as floats that is
-at most 18 bytes per pixel for 3 channels (a 16-bit buffer, then float32; 16-bit
-PNGs cost the same), so the default limit bounds one image at ~300 MB.
+the decode buffer (up to 4 channels of 16 bits), a float32 copy and the resize's
+intermediates: about 560 MB of peak memory for a 16-bit RGBA image at the default
+limit (measured), less for 8-bit images. A request of several such images decodes
+them a few at a time (tf.map_fn), so size the server for a few images at the limit.
 
 Every signature checks against the same ``max_input_pixels``: ``serving_default``
 its request images, the examples signatures the input image (and
@@ -54,7 +56,7 @@ import tensorflow_transform as tft
 
 from components import features
 
-# A 4096 x 4096 image decodes to ~300 MB (see the module doc); larger uploads are refused.
+# A 4096 x 4096 image peaks at ~560 MB while decoded (see the module doc); larger uploads are refused.
 DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
 # Size of the generated PNG: the model's square size, or each input's own size.
 OUTPUT_SIZE_MODEL = "model"
