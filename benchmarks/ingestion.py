@@ -81,10 +81,14 @@ def run_once(dataset_dir: str, layout: str, mode: str, workers: int, work_dir: s
     from tfx.types import standard_artifacts
 
     from components.example_gen import component, executor
+    from components.typed_settings import pack
+    from pipeline import dataset
     from pipeline.config import load_config
 
-    data = load_config(os.path.join(ROOT, "pipeline_config.yaml"), [f"data.layout={layout}"]).section_dict("data")
-    gen = component.create_paired_image_example_gen(dataset_dir, data)
+    config = load_config(os.path.join(ROOT, "pipeline_config.yaml"),
+                         [f"data.layout={layout}", f"data.dataset_dir={dataset_dir}"])
+    data = dataset.resolved_split_mode(config.data, dataset_dir).example_gen_settings()
+    gen = component.create_paired_image_example_gen(pack(data=data))
     properties = {key: json_format.MessageToJson(value) if hasattr(value, "DESCRIPTOR") else value
                   for key, value in gen.exec_properties.items() if value is not None}
     examples = standard_artifacts.Examples()

@@ -69,7 +69,7 @@ def build_transform_graph(image_size: int, out_dir: str) -> str:
     sample = encode_png(np.zeros((8, 8, 3), np.uint8))
     raw = [{features.INPUT_IMAGE_KEY: [sample], features.TARGET_IMAGE_KEY: [sample], features.PAIR_ID_KEY: [b"x"]}]
     fn = functools.partial(preprocessing.preprocessing_fn,
-                           custom_config={preprocessing.IMAGE_SIZE: image_size, preprocessing.CHANNELS: 3})
+                           custom_config={"transform": {"image_size": image_size, "channels": 3}})
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=os.path.join(out_dir, "tmp")):
         transform_fn = (pipeline | beam.Create(raw), metadata) | tft_beam.AnalyzeDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)

@@ -25,7 +25,6 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from components.example_gen import aligned, image_checks, layout, pairing
-from pipeline.config import DataSettings
 
 DEFAULT_INPUT_SUBDIR = "input"
 DEFAULT_TARGET_SUBDIR = "target"
@@ -50,7 +49,7 @@ class Conversion:
 
 
 def _is_image(name: str) -> bool:
-    return layout.extension_of(name) in DataSettings.SUPPORTED_IMAGE_EXTENSIONS
+    return layout.extension_of(name) in image_checks.SUPPORTED_EXTENSIONS
 
 
 def _decode(path: str) -> np.ndarray:

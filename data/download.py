@@ -34,7 +34,7 @@ import urllib.request
 import zlib
 from typing import Dict, List, Optional
 
-from pipeline.config import DataSettings
+from components.example_gen.image_checks import SUPPORTED_EXTENSIONS
 
 DATASETS = ("facades", "cityscapes", "maps", "edges2shoes", "edges2handbags", "night2day")
 BASE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets"
@@ -225,7 +225,7 @@ def count_images_by_split(output_dir: str) -> Dict[str, int]:
         folder = os.path.join(output_dir, split)
         if os.path.isdir(folder):
             counts[split] = sum(1 for name in os.listdir(folder)
-                                if os.path.splitext(name)[1].lower() in DataSettings.SUPPORTED_IMAGE_EXTENSIONS)
+                                if os.path.splitext(name)[1].lower() in SUPPORTED_EXTENSIONS)
     return counts
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from components.typed_settings import require
+
 # --------------------------------------------------------------------------
 # Label palette (the input images): one flat colour per class.
 # --------------------------------------------------------------------------
@@ -68,6 +70,20 @@ PAIR_ID_PREFIX = "facade_"
 PAIR_ID_DIGITS = 5
 PNG_COMPRESS_LEVEL = 1  # fastest zlib level; 6 saves only ~13% on the noisy photos
 MIN_IMAGE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class SyntheticDatasetSettings:
+    """``data.synthetic``: the embedded dataset the local runner generates when it is missing."""
+
+    num_pairs: int
+    image_size: int
+    seed: int
+
+    def validate(self, key: str) -> None:
+        require(self.num_pairs >= 1, f"{key}.num_pairs", self.num_pairs, "an integer >= 1")
+        require(self.image_size >= MIN_IMAGE_SIZE, f"{key}.image_size", self.image_size,
+                f"an integer >= {MIN_IMAGE_SIZE}")
 
 # --------------------------------------------------------------------------
 # Layout. Lengths are fractions of the image side unless named *_PX.

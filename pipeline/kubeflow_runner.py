@@ -20,7 +20,8 @@ from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from kfp.pipeline_spec import pipeline_spec_pb2
 from pipeline import output_paths
-from pipeline.config import REMOTE_RUNNERS, Config, ConfigError, ResourceSettings
+from pipeline.config import Config, ConfigError
+from pipeline.profiles import REMOTE_RUNNERS, ResourceSettings
 from pipeline.pipeline_def import create_pipeline
 
 TRAINER_ID = "Trainer"

@@ -1,12 +1,15 @@
 """The pix2pix TFX pipeline: components and their wiring, nothing else.
 
-Runners (local, and later Kubeflow/Vertex) build it from the same config, so
-every environment runs the same graph.
+Runners (local, Kubeflow/Vertex) build it from the same config, so every
+environment runs the same graph. Every component gets its settings the same
+way, as TFX's own Trainer does: ``custom_config``, a mapping of config section
+-> plain data (``typed_settings.pack``) that its module code rebuilds into the
+section's type. Module code is named by dotted path; nothing here reads a file
+(the runner resolves ``data.split_mode: auto`` before calling this).
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
 from tfx import v1 as tfx
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
@@ -14,22 +17,22 @@ from tfx.types import standard_artifacts
 
 from components import features
 from components.evaluator.component import ImageQualityEvaluator
-from components.pusher.component import AtomicPusher
-from components.pusher.executor import KEEP_VERSIONS, MODEL_CONFIG_FILE, PINNED_VERSIONS
 from components.example_gen.component import create_paired_image_example_gen
-from components.trainer import run_fn as trainer_module
+from components.pusher.component import AtomicPusher
+from components.trainer.settings import CHECKPOINT_ROOT
+from components.typed_settings import pack
 from pipeline.config import Config
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
-RUN_FN = f"{trainer_module.__name__}.run_fn"
+RUN_FN = "components.trainer.run_fn.run_fn"
 
 
 def create_pipeline(config: Config, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
     """Paired images -> Examples -> stats/schema -> Transform -> GAN -> gate -> push."""
-    # Splits: train/ val/ test/ folders when present (val/ -> "eval"), else a hash of the pair id.
-    example_gen = create_paired_image_example_gen(
-        dataset_dir=config.resolve(config.data.dataset_dir), data_section=config.section_dict("data"))
+    config = config.with_resolved_paths()  # components run elsewhere: every path absolute or a URI
+    # Splits: train/ val/ test/ folders (val/ -> "eval"), or a hash of the pair id.
+    example_gen = create_paired_image_example_gen(custom_config=pack(data=config.data.example_gen_settings()))
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
@@ -39,7 +42,7 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config=config.section_dict("transform"),
+        custom_config=pack(transform=config.transform),
         materialize=False,          # decoded float images are ~100x the encoded bytes
         disable_statistics=True)    # per-pixel statistics of images say little
 
@@ -57,17 +60,15 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         base_model=latest_blessed_model.outputs["model"] if config.trainer.warm_start else None,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={trainer_module.TRAINER_SECTION: config.section_dict("trainer"),
-                       trainer_module.TRANSFORM_SECTION: config.section_dict("transform"),
-                       trainer_module.SERVING_SECTION: config.section_dict("serving"),
-                       trainer_module.CHECKPOINT_ROOT: f"{config.resolve(config.pipeline.root)}/Trainer/checkpoints"})
+        custom_config=pack(trainer=config.trainer, transform=config.transform, serving=config.serving,
+                           **{CHECKPOINT_ROOT: f"{config.pipeline.root}/Trainer/checkpoints"}))
 
     evaluator = ImageQualityEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         model_run=trainer.outputs["model_run"],
         baseline_model=latest_blessed_model.outputs["model"],
-        evaluator_config=json.dumps(config.section_dict("evaluator")))
+        custom_config=pack(evaluator=config.evaluator))
 
     infra_validator = None
     if config.pusher.infra_validation:
@@ -90,11 +91,11 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         infra_blessing=infra_validator.outputs["blessing"] if infra_validator else None,
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=serving_base_directory(config))),
-        custom_config=pusher_custom_config(config)).with_id("Pusher")
+        custom_config=pack(pusher=config.pusher)).with_id("Pusher")
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline.name,
-        pipeline_root=config.resolve(config.pipeline.root),
+        pipeline_root=config.pipeline.root,
         components=[example_gen, statistics_gen, schema_gen, transform, trainer, latest_blessed_model,
                     evaluator, *([infra_validator] if infra_validator else []), pusher],
         enable_cache=config.pipeline.enable_cache,
@@ -105,13 +106,3 @@ def create_pipeline(config: Config, metadata_connection_config=None,
 def serving_base_directory(config: Config) -> str:
     """TF Serving's layout: ``<serving_dir>/<model_name>/<version>/``."""
     return f"{config.resolve(config.pusher.serving_dir)}/{config.pusher.model_name}"
-
-
-def pusher_custom_config(config: Config) -> Dict[str, Any]:
-    """Retention settings for the Pusher; the model config file as the executor will open it (absolute or gs://)."""
-    model_config_file = config.pusher.model_config_file
-    return {
-        KEEP_VERSIONS: config.pusher.keep_versions,
-        PINNED_VERSIONS: list(config.pusher.pinned_versions),
-        MODEL_CONFIG_FILE: config.resolve(model_config_file) if model_config_file else None,
-    }

@@ -31,7 +31,7 @@ def transform_output_dir(tmp_path_factory):
             features.PAIR_ID_KEY: [f"p{i}".encode()]} for i in range(2)]
     out_dir = str(tmp_path_factory.mktemp("transform_graph"))
     fn = functools.partial(preprocessing.preprocessing_fn,
-                           custom_config={preprocessing.IMAGE_SIZE: TINY_IMAGE_SIZE, preprocessing.CHANNELS: 3})
+                           custom_config={"transform": {"image_size": TINY_IMAGE_SIZE, "channels": 3}})
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp"))):
         transform_fn = (pipeline | beam.Create(raw), metadata) | tft_beam.AnalyzeDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)

@@ -9,8 +9,9 @@ from google.protobuf import json_format
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import standard_artifacts
 
-from components import features
+from components import features, typed_settings
 from components.example_gen import component, executor, quarantine
+from pipeline import dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "pipeline_config.yaml")
@@ -23,6 +24,13 @@ def data_section(**overrides) -> dict:
         section = yaml.safe_load(handle)["data"]
     section.update(overrides)
     return section
+
+
+def example_gen(dataset_dir, data: dict):
+    """The ExampleGen as the local runner builds it from a data section: split_mode resolved, runner keys dropped."""
+    settings = typed_settings.build(dataset.DataSection, {**data, "dataset_dir": str(dataset_dir)}, "data")
+    settings = dataset.resolved_split_mode(settings, str(dataset_dir))
+    return component.create_paired_image_example_gen(typed_settings.pack(data=settings.example_gen_settings()))
 
 
 def exec_properties_of(gen) -> dict:
@@ -69,7 +77,7 @@ def read_split(examples_uri: str, split: str) -> List[tf.train.Example]:
 def run_example_gen(dataset_dir, work_dir, beam_args: Optional[List[str]] = None, expect_failure: bool = False,
                     **data_overrides) -> ExampleGenRun:
     """Builds the component from a data section, runs its executor's Do, reads the outputs."""
-    gen = component.create_paired_image_example_gen(str(dataset_dir), data_section(**data_overrides))
+    gen = example_gen(dataset_dir, data_section(**data_overrides))
     examples = standard_artifacts.Examples()
     examples.uri = os.path.join(str(work_dir), "ExampleGen", "examples", EXECUTION_ID)
     context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=beam_args or [], tmp_dir=str(work_dir))

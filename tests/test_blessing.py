@@ -1,6 +1,6 @@
 """The blessing rule: blessed only when every configured threshold passes."""
 from components.evaluator import blessing
-from pipeline.config import Threshold
+from components.evaluator.settings import Threshold
 
 STATS = {"l1": {"mean": 12.0, "p90": 30.0}, "psnr": {"mean": 24.0, "p10": 18.0}, "ssim": {"mean": 0.8}}
 
@@ -45,7 +45,7 @@ BASELINE = {"l1": {"mean": 10.0}, "psnr": {"mean": 25.0}, "ssim": {"p10": 0.70}}
 
 
 def test_regression_allows_the_configured_worsening_and_no_more():
-    from pipeline.config import RegressionThreshold
+    from components.evaluator.settings import RegressionThreshold
 
     rules = {"l1": RegressionThreshold("mean", absolute=1.0, relative=0.05),   # bound = 10 + min(1, 0.5)
              "psnr": RegressionThreshold("mean", absolute=0.5),                # bound = 24.5
@@ -62,7 +62,7 @@ def test_regression_allows_the_configured_worsening_and_no_more():
 
 
 def test_an_improvement_always_passes_the_regression_check():
-    from pipeline.config import RegressionThreshold
+    from components.evaluator.settings import RegressionThreshold
 
     better = {"l1": {"mean": 5.0}, "psnr": {"mean": 30.0}}
     rules = {"l1": RegressionThreshold("mean", absolute=0.0), "psnr": RegressionThreshold("mean", absolute=0.0)}
@@ -70,7 +70,7 @@ def test_an_improvement_always_passes_the_regression_check():
 
 
 def test_regression_on_a_metric_the_baseline_lacks_fails():
-    from pipeline.config import RegressionThreshold
+    from components.evaluator.settings import RegressionThreshold
 
     checks = blessing.check_regression({"ms_ssim": {"mean": 0.9}}, BASELINE,
                                        {"ms_ssim": RegressionThreshold("mean", absolute=0.1)},

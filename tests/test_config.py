@@ -4,7 +4,9 @@ import os
 import pytest
 import yaml
 
-from pipeline.config import Config, ConfigError, TrainerSettings, load_config, section_from_dict
+from components.trainer.settings import TrainerSettings
+from components.typed_settings import build, pack, unpack
+from pipeline.config import Config, ConfigError, load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT = os.path.join(ROOT, "pipeline_config.yaml")
@@ -87,7 +89,9 @@ def test_unreadable_files_are_reported(tmp_path):
 
 def test_sections_round_trip_through_plain_dicts():
     config = load_config(DEFAULT)
-    rebuilt = section_from_dict(TrainerSettings, config.section_dict("trainer"), "trainer")
-    assert rebuilt == config.trainer
+    custom_config = pack(trainer=config.trainer)
+    assert unpack(custom_config, "trainer", TrainerSettings) == config.trainer
     with pytest.raises(ConfigError, match="trainer.batch_size"):
-        section_from_dict(TrainerSettings, {**config.section_dict("trainer"), "batch_size": 0}, "trainer")
+        build(TrainerSettings, {**custom_config["trainer"], "batch_size": 0}, "trainer")
+    with pytest.raises(ConfigError, match="custom_config: missing the 'trainer' section"):
+        unpack({"transform": {}}, "trainer", TrainerSettings)

@@ -6,16 +6,16 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from components import features
 from components.example_gen import component, executor
-from pipeline.config import DataSettings
+from components.example_gen.settings import DataSettings
 from tests import images
-from tests.ingestion_support import data_section, exec_properties_of
+from tests.ingestion_support import data_section, example_gen, exec_properties_of
 
 pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
 
 
 def test_settings_survive_the_custom_config_round_trip(tmp_path):
     section = data_section(min_image_side=12, max_image_pixels=1234, layout="aligned")
-    gen = component.create_paired_image_example_gen(str(tmp_path), section)
+    gen = example_gen(tmp_path, section)
     settings = executor.settings_from_exec_properties(exec_properties_of(gen))
     assert isinstance(settings, DataSettings)
     assert (settings.layout, settings.min_image_side, settings.max_image_pixels) == ("aligned", 12, 1234)
@@ -26,7 +26,7 @@ def test_generate_examples_by_beam_yields_the_valid_pairs_per_split(tmp_path):
     images.write_two_folder_dataset(tmp_path / "train", ["a", "b", "c"], size=16)
     images.write_two_folder_dataset(tmp_path / "val", ["d"], size=16)
     (tmp_path / "train" / "input" / "lonely.png").write_bytes(images.png(16, 16))
-    gen = component.create_paired_image_example_gen(str(tmp_path), data_section(min_image_side=8))
+    gen = example_gen(tmp_path, data_section(min_image_side=8))
     properties = exec_properties_of(gen)
     with beam.Pipeline() as pipeline:
         splits = executor.Executor().GenerateExamplesByBeam(pipeline, properties)

@@ -75,7 +75,7 @@ def test_a_threshold_no_model_could_pass_is_refused(override, key):
 
 def test_the_metric_bounds_are_the_evaluators():
     from components.evaluator import metrics
-    from pipeline.config import METRIC_BOUNDS, METRIC_NAMES
+    from components.evaluator.metrics import METRIC_BOUNDS, METRIC_NAMES
 
     assert set(METRIC_BOUNDS) == set(METRIC_NAMES)
     assert METRIC_BOUNDS[metrics.PSNR][1] == metrics.PSNR_CAP_DB

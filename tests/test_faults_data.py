@@ -27,12 +27,12 @@ from tfx.proto import example_gen_pb2
 from tfx.utils import io_utils
 
 from components import features
-from components.example_gen import aligned, component, driver, image_checks, ingest, listing, pairing
+from components.example_gen import aligned, driver, image_checks, ingest, listing, pairing
 from components.example_gen import quarantine as q, tfrecord_files
 from data import download, synthetic_facades
 from pipeline import local_runner
 from pipeline.config import ConfigError, load_config
-from tests import images
+from tests import images, ingestion_support
 from tests.ingestion_support import image_bytes, run_example_gen
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -235,7 +235,7 @@ def test_the_driver_fingerprints_a_dataset_with_broken_symlinks(tmp_path):
     processor = driver._InputProcessor(str(root), splits)  # pylint: disable=protected-access
     assert processor.resolve_span_and_version() == (0, None)
     assert "num_files:3" in processor.get_input_fingerprint(0, None)
-    gen = component.create_paired_image_example_gen(str(root), load_config(DEFAULT).section_dict("data"))
+    gen = ingestion_support.example_gen(root, ingestion_support.data_section())
     assert gen.driver_class is driver.PairedImageDriver
 
 

@@ -16,7 +16,9 @@ import tensorflow as tf
 
 from components import features
 from components.evaluator import executor, fid, metrics, tfx_executor
-from pipeline.config import ConfigError, EvaluatorSettings, load_config, section_from_dict
+from components.evaluator.settings import EvaluatorSettings
+from components.typed_settings import build, pack
+from pipeline.config import ConfigError, load_config
 from tests import images
 from tests.serving_doubles import exported_model
 
@@ -109,7 +111,7 @@ def _run_tfx_executor(tmp_path, candidate_uri, baseline_uri, eval_dir, settings)
     tfx_executor.Executor().Do(
         {tfx_executor.EXAMPLES: [examples], tfx_executor.MODEL: [model], tfx_executor.BASELINE_MODEL: [baseline]},
         {tfx_executor.EVALUATION: [evaluation], tfx_executor.BLESSING: [blessing]},
-        {tfx_executor.EVALUATOR_CONFIG: json.dumps(dataclasses.asdict(settings))})
+        {tfx_executor.CUSTOM_CONFIG: json.dumps(pack(evaluator=settings))})
     return blessing
 
 
@@ -148,7 +150,7 @@ def test_a_gate_on_fid_without_inception_weights_is_refused_naming_the_key(
         section, rule, candidate_export, eval_pattern, tmp_path):
     with pytest.raises(ConfigError, match=rf"evaluator\.{section}\.fid: .*evaluator\.fid_inception_weights"):
         # Refused by the config's validation or, at the latest, before the Evaluator scores anything.
-        settings = section_from_dict(EvaluatorSettings, dataclasses.asdict(settings_with(
+        settings = build(EvaluatorSettings, dataclasses.asdict(settings_with(
             f"evaluator.{section}.fid={rule}", "evaluator.fid_inception_weights=null")), "evaluator")
         executor.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation"), settings,
                           baseline_model_dir=candidate_export)

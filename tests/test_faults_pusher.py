@@ -3,6 +3,7 @@
 Issue #12 items 5 and 6. Each test builds its own serving folder and models; the concurrency test pushes
 from two real processes into one serving_dir and loads every version it finds with TensorFlow.
 """
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,7 +18,10 @@ from tfx.utils import proto_utils
 
 from components.pusher import executor as pusher
 from pipeline.config import load_config
-from pipeline.pipeline_def import pusher_custom_config
+from components.typed_settings import unpack
+from components.pusher.settings import PusherSettings
+from pipeline.pipeline_def import create_pipeline
+from tests.pusher_support import custom_config_json
 from tests.test_pusher import fake_saved_model  # the two files the Pusher compares, distinct per payload
 
 pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
@@ -49,7 +53,7 @@ def push(tmp_path, payload: bytes, run: int, **custom_config):
     destination = pusher_pb2.PushDestination(
         filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base_dir(tmp_path)))
     pusher.Executor().Do({"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]}, {
-        "push_destination": proto_utils.proto_to_json(destination), "custom_config": json.dumps(custom_config)})
+        "push_destination": proto_utils.proto_to_json(destination), "custom_config": custom_config_json(**custom_config)})
     return int(pushed.get_string_custom_property("pushed_version"))
 
 
@@ -99,6 +103,7 @@ CHILD = textwrap.dedent("""\
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
     from components.pusher import executor
+    from tests.pusher_support import custom_config_json
 
     base, work, ready, go, *models = sys.argv[1:]
     open(ready, "w").close()
@@ -117,7 +122,7 @@ CHILD = textwrap.dedent("""\
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base))
         executor.Executor().Do({"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]}, {
             "push_destination": proto_utils.proto_to_json(destination),
-            "custom_config": json.dumps({executor.KEEP_VERSIONS: 1000})})
+            "custom_config": custom_config_json(keep_versions=1000)})
         pushed_versions[model_dir] = pushed.get_string_custom_property("pushed_version")
     print(json.dumps(pushed_versions))
     """)
@@ -276,15 +281,21 @@ def test_a_broken_model_config_file_fails_the_push_before_anything_changes(tmp_p
     assert not (tmp_path / "pushed9").exists()
 
 
+def _pusher_settings(config) -> PusherSettings:
+    """The pusher section the pipeline hands the Pusher, read back as its executor reads it."""
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, split_mode="hash"))
+    pusher_component = next(c for c in create_pipeline(config).components if c.id == "Pusher")
+    return unpack(json.loads(pusher_component.exec_properties["custom_config"]), "pusher", PusherSettings)
+
+
 def test_the_pipeline_passes_retention_settings_with_an_absolute_config_file():
     config = load_config(CONFIG, ["pusher.pinned_versions=[1795610202]", "pusher.keep_versions=2"])
-    custom_config = pusher_custom_config(config)
-    assert custom_config[pusher.PINNED_VERSIONS] == [1795610202]
-    assert custom_config[pusher.KEEP_VERSIONS] == 2
-    assert custom_config[pusher.MODEL_CONFIG_FILE] == os.path.join(ROOT, "serving", "models.config")
-    pusher.serving_config_pins(custom_config[pusher.MODEL_CONFIG_FILE], config.pusher.model_name)  # it parses
-    assert pusher_custom_config(load_config(CONFIG, ["pusher.model_config_file=null"]))[
-        pusher.MODEL_CONFIG_FILE] is None
+    settings = _pusher_settings(config)
+    assert settings.pinned_versions == [1795610202]
+    assert settings.keep_versions == 2
+    assert settings.model_config_file == os.path.join(ROOT, "serving", "models.config")
+    pusher.serving_config_pins(settings.model_config_file, config.pusher.model_name)  # it parses
+    assert _pusher_settings(load_config(CONFIG, ["pusher.model_config_file=null"])).model_config_file is None
 
 
 def test_retention_never_deletes_a_version_this_pusher_did_not_publish(tmp_path, caplog):

@@ -28,6 +28,7 @@ from components import model_run_files
 from components.example_gen import pairing
 from components.trainer import checkpoints, run_fn, run_outputs
 from components.trainer.gan_trainer import Pix2PixGAN, fit
+from components.typed_settings import pack
 from pipeline.config import load_config
 from tests import images
 from tests.conftest import TINY_IMAGE_SIZE
@@ -307,10 +308,8 @@ def test_run_fn_resumes_past_a_garbage_state_file_and_a_cut_checkpoint(interrupt
         train_files=[write_examples(tmp_path / "train.gz", STEPS_PER_EPOCH * SETTINGS.batch_size)],
         eval_files=[write_examples(tmp_path / "eval.gz", 1)], transform_output=transform_output_dir,
         serving_model_dir=str(tmp_path / "serving"), model_run_dir=str(tmp_path / "model_run"),
-        custom_config={run_fn.TRAINER_SECTION: dataclasses.asdict(trainer),
-                       run_fn.TRANSFORM_SECTION: dataclasses.asdict(transform),
-                       run_fn.SERVING_SECTION: dataclasses.asdict(config.serving),
-                       run_fn.CHECKPOINT_ROOT: str(tmp_path / "checkpoints")})
+        custom_config=pack(trainer=trainer, transform=transform, serving=config.serving,
+                           checkpoint_root=str(tmp_path / "checkpoints")))
     work_dir = tmp_path / "checkpoints" / run_fn.training_fingerprint(fn_args)
     shutil.copytree(interrupted_run[0], work_dir)  # the same networks, interrupted after epoch 2
     (work_dir / checkpoints.CHECKPOINT_STATE).write_bytes(b"\x89garbage")

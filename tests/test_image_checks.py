@@ -8,7 +8,7 @@ from PIL import Image
 
 from components.example_gen import image_checks, quarantine
 from components.transform import preprocessing
-from pipeline.config import DataSettings
+from components.example_gen.settings import DataSettings
 from tests import images
 
 LIMITS = image_checks.ImageLimits(min_side=8, max_pixels=10_000)

@@ -4,8 +4,8 @@ from tfx.proto import example_gen_pb2
 from tfx.utils import proto_utils
 
 from components.example_gen import component, layout, quarantine
-from pipeline.config import DataSettings
-from tests import images
+from components.example_gen.settings import DataSettings
+from tests import images, ingestion_support
 from tests.ingestion_support import data_section
 
 IMAGES = (".png", ".jpg")
@@ -69,13 +69,13 @@ def _configs(gen):
 
 
 def test_component_input_and_output_config_follow_the_folders(tmp_path):
-    inputs, outputs = _configs(component.create_paired_image_example_gen(str(tmp_path), data_section(layout="aligned")))
+    inputs, outputs = _configs(ingestion_support.example_gen(tmp_path, data_section(layout="aligned")))
     assert [(s.name, s.pattern) for s in inputs.splits] == [("all", "*")]
     assert [(s.name, s.hash_buckets) for s in outputs.split_config.splits] == [("train", 9), ("eval", 1)]
     assert outputs.split_config.partition_feature_name == "pair_id"
     for folder in ("train", "val", "test"):
         images.write(tmp_path / folder / "input" / "a.png", images.png())
-    inputs, outputs = _configs(component.create_paired_image_example_gen(str(tmp_path), data_section()))
+    inputs, outputs = _configs(ingestion_support.example_gen(tmp_path, data_section()))
     assert [(s.name, s.pattern) for s in inputs.splits] == [
         ("train", "train/*/*"), ("eval", "val/*/*"), ("test", "test/*/*")]
     assert not outputs.split_config.splits

@@ -41,14 +41,16 @@ def test_preprocessing_fn_handles_a_batch_of_mixed_sizes():
     batch = tf.constant([[images.png(5, 9, seed=1)], [images.png(30, 12, seed=2)]])
     out = preprocessing.preprocessing_fn(
         {features.INPUT_IMAGE_KEY: batch, features.TARGET_IMAGE_KEY: batch},
-        {preprocessing.IMAGE_SIZE: 16, preprocessing.CHANNELS: 3})
+        {"transform": {"image_size": 16, "channels": 3}})
     assert out[features.INPUT_XF].shape == (2, 16, 16, 3)
     assert out[features.TARGET_XF].shape == (2, 16, 16, 3)
 
 
 def test_preprocessing_fn_without_its_config_says_what_it_needs():
-    with pytest.raises(ValueError, match="custom_config with 'image_size'"):
+    with pytest.raises(ValueError, match="custom_config: missing the 'transform' section"):
         preprocessing.preprocessing_fn({}, None)
+    with pytest.raises(ValueError, match="transform: missing key 'channels'"):
+        preprocessing.preprocessing_fn({}, {"transform": {"image_size": 16}})
 
 
 def test_the_tft_graph_applies_the_same_function(transform_output_dir):

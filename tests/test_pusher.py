@@ -8,6 +8,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from components.pusher import executor as pusher
+from tests.pusher_support import custom_config_json
 
 
 def fake_saved_model(path, payload: bytes):
@@ -32,7 +33,7 @@ def run_pusher(tmp_path, payload: bytes, blessed: bool, keep: int = 3, run: int 
         base_directory=str(tmp_path / "serving" / "pix2pix")))
     pusher.Executor().Do({"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]}, {
         "push_destination": proto_utils.proto_to_json(destination),
-        "custom_config": json.dumps({pusher.KEEP_VERSIONS: keep})})
+        "custom_config": custom_config_json(keep_versions=keep)})
     return pushed
 
 

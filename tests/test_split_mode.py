@@ -1,5 +1,6 @@
-"""data.split_mode: `auto` looks at the dataset when the pipeline is built; `folders` and `hash` never do,
-which is what a pipeline compiled today and run on a schedule later needs."""
+"""data.split_mode: `auto` is resolved by the local runner from the dataset, before the pipeline is built;
+`folders` and `hash` never look at the data, which is what a pipeline compiled today and run on a schedule
+later needs. The pipeline definition itself never looks."""
 import json
 import os
 
@@ -7,8 +8,10 @@ import pytest
 
 from components.example_gen.component import create_paired_image_example_gen
 from components.example_gen.layout import HASH_SPLIT_INPUT
-from pipeline import local_runner
+from components.typed_settings import pack
+from pipeline import dataset
 from pipeline.config import ConfigError, load_config
+from pipeline.pipeline_def import create_pipeline
 from tests import images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,7 +23,8 @@ def _config(tmp_path, *overrides):
 
 
 def _splits(config):
-    gen = create_paired_image_example_gen(config.resolve(config.data.dataset_dir), config.section_dict("data"))
+    config = dataset.resolve_split_mode(config).with_resolved_paths()
+    gen = create_paired_image_example_gen(pack(data=config.data.example_gen_settings()))
     input_config = gen.exec_properties["input_config"]
     return sorted(split["name"] for split in json.loads(input_config)["splits"])
 
@@ -42,6 +46,14 @@ def test_folders_mode_checks_every_folder_before_a_local_run(tmp_path):
     images.write(tmp_path / "train" / "a.png", images.png(width=64))
     images.write(tmp_path / "val" / "a.png", images.png(width=64))
     with pytest.raises(ConfigError, match=r"data.split_folders: data.split_mode is folders but .* test/ \(test\)"):
-        local_runner.ensure_dataset(_config(tmp_path, "data.split_mode=folders"))
-    assert local_runner.ensure_dataset(_config(tmp_path, "data.split_mode=folders",
-                                               "data.split_folders={train: train, eval: val}")) == str(tmp_path)
+        dataset.ensure_dataset(_config(tmp_path, "data.split_mode=folders"))
+    assert dataset.ensure_dataset(_config(tmp_path, "data.split_mode=folders",
+                                          "data.split_folders={train: train, eval: val}")) == str(tmp_path)
+
+
+def test_the_pipeline_definition_refuses_an_unresolved_auto_mode(tmp_path):
+    config = _config(tmp_path).with_resolved_paths()
+    with pytest.raises(ConfigError, match="data.split_mode: auto must be resolved to folders or hash"):
+        create_pipeline(config)
+    with pytest.raises(ConfigError, match="data.split_mode: auto must be resolved"):
+        create_paired_image_example_gen(pack(data=config.data.example_gen_settings()))

@@ -72,7 +72,7 @@ def launched(transform_output_dir, tmp_path_factory):
                 "model": _runtime_artifact(component, "input", "model", "102", str(model_uri)),
             },
             # Pipeline spec 2.0 (what KubeflowV2DagRunner compiles): parameters as KFP Values.
-            "parameters": {"evaluator_config": parameters["evaluator_config"]["runtimeValue"]["constantValue"]},
+            "parameters": {"custom_config": parameters["custom_config"]["runtimeValue"]["constantValue"]},
         },
         "outputs": {
             "artifacts": {

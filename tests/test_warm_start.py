@@ -39,8 +39,8 @@ def test_a_different_architecture_is_refused_clearly(transform_output_dir, tmp_p
 
 
 def test_warm_start_feeds_the_last_blessed_model_to_the_trainer():
-    pipeline = create_pipeline(load_config(CONFIG, ["trainer.warm_start=true"]))
+    pipeline = create_pipeline(load_config(CONFIG, ["trainer.warm_start=true", "data.split_mode=hash"]))
     trainer = next(c for c in pipeline.components if c.id == "Trainer")
     assert trainer.inputs["base_model"].producer_component_id == "latest_blessed_model_resolver"
-    cold = create_pipeline(load_config(CONFIG))
+    cold = create_pipeline(load_config(CONFIG, ["data.split_mode=hash"]))
     assert "base_model" not in next(c for c in cold.components if c.id == "Trainer").inputs

@@ -7,7 +7,8 @@ a ``ModelBlessing`` with the ``blessed``/``current_model_id`` custom properties
 that TFX's Pusher and ``LatestBlessedModelStrategy`` read, so both work unchanged,
 locally and on Vertex AI (see ``tfx_executor``).
 """
-from typing import Optional
+import json
+from typing import Any, Dict, Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
@@ -18,7 +19,8 @@ from components.evaluator import tfx_executor
 
 
 class ImageQualityEvaluatorSpec(types.ComponentSpec):
-    PARAMETERS = {tfx_executor.EVALUATOR_CONFIG: ExecutionParameter(type=str)}
+    # custom_config as TFX's own Trainer and Pusher carry it: a JSON object, here {"evaluator": section}.
+    PARAMETERS = {tfx_executor.CUSTOM_CONFIG: ExecutionParameter(type=str)}
     INPUTS = {
         tfx_executor.EXAMPLES: ChannelParameter(type=standard_artifacts.Examples),
         tfx_executor.MODEL: ChannelParameter(type=standard_artifacts.Model),
@@ -37,11 +39,11 @@ class ImageQualityEvaluator(base_component.BaseComponent):
     SPEC_CLASS = ImageQualityEvaluatorSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(tfx_executor.Executor)  # a Beam executor, as TFX's Evaluator is
 
-    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel, evaluator_config: str,
+    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel, custom_config: Dict[str, Any],
                  model_run: Optional[types.BaseChannel] = None,
                  baseline_model: Optional[types.BaseChannel] = None):
         super().__init__(spec=ImageQualityEvaluatorSpec(
             examples=examples, model=model, model_run=model_run, baseline_model=baseline_model,
-            evaluator_config=evaluator_config,
+            custom_config=json.dumps(custom_config, sort_keys=True),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing)))

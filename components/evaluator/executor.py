@@ -27,7 +27,7 @@ from google.protobuf import message as protobuf_message
 from components import features, visuals
 from components.evaluator import blessing, fid as fid_metric, metrics, report
 from components.evaluator.fid import FrechetInceptionDistance
-from pipeline.config import EvaluatorSettings
+from components.evaluator.settings import SECTION, EvaluatorSettings
 
 IDENTITY_BASELINE = "identity (output = input)"
 MEAN_TARGET_BASELINE = "mean target image"
@@ -36,7 +36,6 @@ SAMPLE_GRID = "samples.png"
 WORST_GRID = "worst_examples.png"
 METRICS_CHART = "metrics.png"
 LOG_PREFIX = "[evaluator]"
-SETTINGS_KEY = "evaluator"  # the config section; error messages name keys under it
 CANDIDATE, PREVIOUS = "candidate", "previous"
 CANDIDATE_ROLE, BASELINE_ROLE = "candidate model", "last blessed model (the regression baseline)"
 MIN_EVAL_EXAMPLES = 1
@@ -122,11 +121,11 @@ def load_baseline(path: Optional[str], settings: EvaluatorSettings) -> Tuple[Opt
     except EvaluationInputError as error:
         if settings.regression:
             raise EvaluationInputError(
-                f"{error}. {SETTINGS_KEY}.regression compares the candidate with it, so the candidate is not "
-                f"judged without it (no blessing): restore that folder, or set {SETTINGS_KEY}.regression to {{}} "
-                f"to judge the candidate on {SETTINGS_KEY}.thresholds alone") from error
+                f"{error}. {SECTION}.regression compares the candidate with it, so the candidate is not "
+                f"judged without it (no blessing): restore that folder, or set {SECTION}.regression to {{}} "
+                f"to judge the candidate on {SECTION}.thresholds alone") from error
         logging.warning("%s %s; %s.regression is empty, so it is not needed and not shown", LOG_PREFIX, error,
-                        SETTINGS_KEY)
+                        SECTION)
         return None, str(error)
 
 
@@ -189,7 +188,7 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
                                             metrics.HIGHER_IS_BETTER)
     blessed, message = blessing.decide(checks)
     if baseline_unusable:
-        message += f"; {baseline_unusable}: judged on absolute thresholds alone ({SETTINGS_KEY}.regression is empty)"
+        message += f"; {baseline_unusable}: judged on absolute thresholds alone ({SECTION}.regression is empty)"
     elif previous is None:
         message += "; no previously blessed model: judged on absolute thresholds alone"
     logging.info("%s %d eval examples: %s", LOG_PREFIX, count, message)

@@ -15,6 +15,8 @@ import numpy as np
 import tensorflow as tf
 from scipy import linalg
 
+from components.evaluator import metrics
+
 
 INCEPTION_SIZE = 299
 WEIGHTS_KEY = "evaluator.fid_inception_weights"
@@ -88,5 +90,5 @@ class FrechetInceptionDistance:
             raise ValueError(f"FID needs at least {MIN_EXAMPLES} eval examples, got {len(generated)}")
         value = frechet_distance(generated.mean(0), np.cov(generated, rowvar=False),
                                  targets.mean(0), np.cov(targets, rowvar=False))
-        stats = {statistic: value for statistic in ("mean", "p10", "p90", "min", "max")}
+        stats = {statistic: value for statistic in metrics.STATISTICS}
         return stats | {"count": int(len(generated))}

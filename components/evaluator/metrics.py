@@ -37,6 +37,14 @@ MS_SSIM_MIN_SIZE = (SSIM_FILTER_SIZE - 1) * 2 ** (MS_SSIM_SCALES - 1) + 1
 
 # Direction of "better" for each metric; decides which tail is the bad one.
 HIGHER_IS_BETTER = {L1: False, PSNR: True, SSIM: True, MS_SSIM: True, FID: False}
+METRIC_NAMES = tuple(HIGHER_IS_BETTER)
+# Values each metric can take (L1 in [0, 255] pixels, PSNR capped at PSNR_CAP_DB, SSIM in [-1, 1]):
+# a threshold outside them could never pass.
+METRIC_BOUNDS = {L1: (0.0, PIXEL_MAX), PSNR: (0.0, PSNR_CAP_DB), SSIM: (-1.0, 1.0), MS_SSIM: (-1.0, 1.0),
+                 FID: (0.0, float("inf"))}
+# What summarize() reports of each metric over the eval set (a threshold or regression rule names one).
+MEAN, P10, P90, MIN, MAX = "mean", "p10", "p90", "min", "max"
+STATISTICS = (MEAN, P10, P90, MIN, MAX)
 
 
 def _as_float_pair(generated, target) -> tuple[tf.Tensor, tf.Tensor]:
@@ -114,18 +122,18 @@ def summarize(values) -> dict:
     if values.size == 0:
         raise ValueError("Cannot summarize an empty set of metric values.")
     return {
-        "mean": float(np.mean(values)),
-        "p10": float(np.percentile(values, 10)),
-        "p90": float(np.percentile(values, 90)),
-        "min": float(np.min(values)),
-        "max": float(np.max(values)),
+        MEAN: float(np.mean(values)),
+        P10: float(np.percentile(values, 10)),
+        P90: float(np.percentile(values, 90)),
+        MIN: float(np.min(values)),
+        MAX: float(np.max(values)),
         "count": int(values.size),
     }
 
 
 def worst_tail_key(name: str) -> str:
     """The percentile key that holds a metric's bad tail: p90 for L1, else p10."""
-    return "p10" if HIGHER_IS_BETTER[name] else "p90"
+    return P10 if HIGHER_IS_BETTER[name] else P90
 
 
 def worst_tail(name: str, stats: dict) -> float:

@@ -19,13 +19,14 @@ from tfx.utils import io_utils, path_utils
 
 from components.evaluator import executor
 from components.model_run_files import LOSS_CURVES  # the Trainer writes it into ModelRun
-from pipeline.config import EvaluatorSettings, section_from_dict
+from components import typed_settings
+from components.evaluator.settings import SECTION, EvaluatorSettings
 
 EVAL_SPLIT = "eval"
 BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 # Channel and parameter names (also the component spec's).
 EXAMPLES, MODEL, MODEL_RUN, BASELINE_MODEL = "examples", "model", "model_run", "baseline_model"
-EVALUATION, BLESSING, EVALUATOR_CONFIG = "evaluation", "blessing", "evaluator_config"
+EVALUATION, BLESSING, CUSTOM_CONFIG = "evaluation", "blessing", "custom_config"
 
 
 class Executor(tfx_evaluator_executor.Executor):
@@ -33,8 +34,7 @@ class Executor(tfx_evaluator_executor.Executor):
 
     def Do(self, input_dict: Dict[str, List[artifact.Artifact]], output_dict: Dict[str, List[artifact.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        settings = section_from_dict(EvaluatorSettings, json.loads(exec_properties[EVALUATOR_CONFIG]),
-                                     executor.SETTINGS_KEY)
+        settings = typed_settings.unpack(json.loads(exec_properties[CUSTOM_CONFIG]), SECTION, EvaluatorSettings)
         model = artifact_utils.get_single_instance(input_dict[MODEL])
         model_run = _optional(input_dict, MODEL_RUN)
         baseline_model = _optional(input_dict, BASELINE_MODEL)

@@ -7,26 +7,26 @@ from tfx.components import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
-from components import features
+from components import features, typed_settings
 from components.example_gen import driver, executor, layout
-from pipeline.config import DataSettings, section_from_dict
+from components.example_gen.settings import SECTION, DataSettings
 
 
-def create_paired_image_example_gen(dataset_dir: str, data_section: Dict[str, Any]) -> FileBasedExampleGen:
+def create_paired_image_example_gen(custom_config: Dict[str, Any]) -> FileBasedExampleGen:
     """One input split per split folder (``val/`` -> ``eval``), or a hash split on pair_id (data.split_mode).
 
-    ``data_section`` is the config's ``data`` section as a dict; it is
-    re-validated here and again in the executor, which receives it whole.
-    Raises :class:`layout.DatasetLayoutError` for split folders without
-    ``train``/``eval``.
+    ``custom_config`` holds the ``data`` section (``typed_settings.pack``) with
+    an absolute ``dataset_dir`` and a concrete ``split_mode``: ``auto`` looks at
+    the dataset, so the runner resolves it before the pipeline is built
+    (``pipeline.dataset.resolve_split_mode``). The executor receives the same
+    custom_config and re-validates it.
     """
-    settings: DataSettings = section_from_dict(DataSettings, data_section, "data")
-    if settings.split_mode == "auto":  # looks at the dataset now, so only where the pipeline also runs
-        present = layout.find_split_folders(dataset_dir, settings.split_folders, DataSettings.REQUIRED_SPLITS)
-    elif settings.split_mode == "folders":
-        present = dict(settings.split_folders)
-    else:
-        present = {}
+    settings = typed_settings.unpack(custom_config, SECTION, DataSettings)
+    if settings.split_mode == layout.SPLIT_AUTO:
+        raise typed_settings.ConfigError(
+            f"{SECTION}.split_mode: {layout.SPLIT_AUTO} must be resolved to {layout.SPLIT_FOLDERS} or "
+            f"{layout.SPLIT_HASH} before the pipeline is built (the local runner does, from the dataset's folders)")
+    present = dict(settings.split_folders) if settings.split_mode == layout.SPLIT_FOLDERS else {}
     input_config = example_gen_pb2.Input(splits=[
         example_gen_pb2.Input.Split(name=name, pattern=pattern)
         for name, pattern in layout.input_splits(settings.layout, present)])
@@ -38,10 +38,10 @@ def create_paired_image_example_gen(dataset_dir: str, data_section: Dict[str, An
                     for name, buckets in settings.split_ratios.items()],
             partition_feature_name=features.PAIR_ID_KEY))
     gen = FileBasedExampleGen(
-        input_base=dataset_dir,
+        input_base=settings.dataset_dir,
         input_config=input_config,
         output_config=output_config,
-        custom_config=executor.pack_settings(data_section),
+        custom_config=executor.pack_custom_config(custom_config),
         custom_executor_spec=executor_spec.BeamExecutorSpec(executor.Executor),
     )
     # TFX's driver, but its fingerprint does not stop at a broken symlink (see driver.py). Set on the instance:

@@ -30,10 +30,11 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.example_gen import ingest, layout, listing, quarantine
-from pipeline.config import DataSettings, section_from_dict
+from components import typed_settings
+from components.example_gen.settings import SECTION, DataSettings
 
 METRICS_NAMESPACE = "paired_image_example_gen"
-SETTINGS_KEY = "data_settings_json"   # in custom_config: the config's data section, as JSON (exact types)
+CUSTOM_CONFIG_JSON = "custom_config_json"   # in FileBasedExampleGen's CustomConfig proto: our custom_config, as JSON
 REPORT_DIR_PROPERTY = "_quarantine_report_dir"  # passed from Do to GenerateExamplesByBeam
 FAILED_RUNS_FOLDER = "failed_ingestion"  # <pipeline root>/<component>/failed_ingestion/<execution>/
 EXAMPLES_FILE_PREFIX = "data_tfrecord"  # TFX's name: <split uri>/data_tfrecord-00000-of-00001.gz
@@ -47,17 +48,18 @@ class IngestionError(RuntimeError):
     """The dataset is not usable enough to train on; names the counts and the report."""
 
 
-def pack_settings(data_section: Dict[str, Any]) -> example_gen_pb2.CustomConfig:
-    """The data section travels as JSON inside the CustomConfig (a Struct would turn ints into floats)."""
+def pack_custom_config(custom_config: Dict[str, Any]) -> example_gen_pb2.CustomConfig:
+    """FileBasedExampleGen takes custom_config as a proto: ours travels inside it as JSON
+    (a Struct of the values would turn ints into floats)."""
     struct = struct_pb2.Struct()
-    struct.update({SETTINGS_KEY: json.dumps(data_section, sort_keys=True)})
+    struct.update({CUSTOM_CONFIG_JSON: json.dumps(custom_config, sort_keys=True)})
     config = example_gen_pb2.CustomConfig()
     config.custom_config.Pack(struct)
     return config
 
 
 def settings_from_exec_properties(exec_properties: Dict[str, Any]) -> DataSettings:
-    """Unpacks and re-validates the data section that the component packed."""
+    """Unpacks and re-validates the data section of the custom_config that the component packed."""
     raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
     if not raw:
         raise ValueError("paired-image ExampleGen needs custom_config with the config's data section")
@@ -65,7 +67,7 @@ def settings_from_exec_properties(exec_properties: Dict[str, Any]) -> DataSettin
     json_format.Parse(raw, config) if isinstance(raw, str) else config.CopyFrom(raw)
     struct = struct_pb2.Struct()
     config.custom_config.Unpack(struct)
-    return section_from_dict(DataSettings, json.loads(struct[SETTINGS_KEY]), "data")
+    return typed_settings.unpack(json.loads(struct[CUSTOM_CONFIG_JSON]), SECTION, DataSettings)
 
 
 class _RouteFile(beam.DoFn):

@@ -32,6 +32,8 @@ from PIL import Image, UnidentifiedImageError
 from components.example_gen import quarantine
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF")          # PIL's names
+# File extensions of those formats (data.image_extensions picks among them; GIF: the first frame).
+SUPPORTED_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 JPEG_MODES_KEPT_AS_IS = ("L", "RGB")                        # others (CMYK, YCCK) become PNG
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Magic bytes of the supported formats: a file that starts like one but does not open is corrupt, not "no image".

@@ -25,7 +25,9 @@ from components.example_gen import aligned, image_checks, layout, pairing, quara
 EXAMPLES = "examples"
 REJECTED = "rejected"
 RESIZED = "resized"
-SIZE_MISMATCH_REJECT = "reject"       # data.size_mismatch: quarantine both (the other value, resize, keeps them)
+SIZE_MISMATCH_RESIZE = "resize"       # data.size_mismatch: keep both (Transform resizes them to one size)
+SIZE_MISMATCH_REJECT = "reject"       # data.size_mismatch: quarantine both
+SIZE_MISMATCH_POLICIES = (SIZE_MISMATCH_RESIZE, SIZE_MISMATCH_REJECT)
 ITEMS_PER_EXAMPLE = {layout.TWO_FOLDER: 2, layout.ALIGNED: 1, layout.TFRECORD: 1}
 ITEM_UNIT = {layout.TWO_FOLDER: "file", layout.ALIGNED: "file", layout.TFRECORD: "record"}
 _READ_ERRORS = (OSError, BeamIOError)

@@ -31,6 +31,12 @@ ALIGNED = "aligned"
 TFRECORD = "tfrecord"
 LAYOUTS = (TWO_FOLDER, ALIGNED, TFRECORD)
 
+# data.split_mode: how examples get their split.
+SPLIT_AUTO = "auto"         # split folders when the dataset has them, else a hash; the runner resolves it
+SPLIT_FOLDERS = "folders"   # one input split per split_folders entry (val/ -> eval)
+SPLIT_HASH = "hash"         # split_ratios hash buckets on the pair id (a pair never moves)
+SPLIT_MODES = (SPLIT_AUTO, SPLIT_FOLDERS, SPLIT_HASH)
+
 HASH_SPLIT_INPUT = "all"        # the single input split when the pair id hash makes the splits
 INPUT_ROLE = "input"            # two_folder roles
 TARGET_ROLE = "target"

@@ -42,11 +42,10 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-# Keys of the Pusher's custom_config (pipeline_def.py fills them from the pusher section).
-KEEP_VERSIONS = "keep_versions"
-PINNED_VERSIONS = "pinned_versions"
-MODEL_CONFIG_FILE = "model_config_file"
-MODEL_CONFIG_FILE_SETTING = "pusher.model_config_file"   # named in errors: what the user edits
+from components import typed_settings
+from components.pusher.settings import SECTION, PusherSettings
+
+MODEL_CONFIG_FILE_SETTING = f"{SECTION}.model_config_file"   # named in errors: what the user edits
 
 STAGING_PREFIX = ".staging-"
 # .staging-<unix seconds when the push started>-<random hex>: never all digits, never shared, and its age
@@ -240,11 +239,11 @@ def serving_config_pins(path: str, model_name: str) -> Tuple[Dict[int, str], int
     return pins, latest
 
 
-def retention(custom_config: Dict[str, Any], model_name: str) -> Tuple[int, Dict[int, str]]:
-    """How many newest versions to keep and which versions are pinned (version -> why), from custom_config."""
-    keep = int(custom_config.get(KEEP_VERSIONS, 1))
-    pins = {int(version): "pusher.pinned_versions" for version in custom_config.get(PINNED_VERSIONS) or []}
-    config_file: Optional[str] = custom_config.get(MODEL_CONFIG_FILE)
+def retention(settings: PusherSettings, model_name: str) -> Tuple[int, Dict[int, str]]:
+    """How many newest versions to keep and which versions are pinned (version -> why)."""
+    keep = settings.keep_versions
+    pins = {version: f"{SECTION}.pinned_versions" for version in settings.pinned_versions}
+    config_file = settings.model_config_file
     if config_file:
         served, latest = serving_config_pins(config_file, model_name)
         pins.update(served)
@@ -264,10 +263,12 @@ class Executor(tfx_pusher_executor.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError("this Pusher supports filesystem destinations only")
         base = destination.filesystem.base_directory
-        custom_config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
+        settings = typed_settings.unpack(
+            json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {},
+            SECTION, PusherSettings)
         # The base folder is <serving_dir>/<model_name> (TF Serving's layout): its name is the served model's.
         # Read before anything else, so a broken model config file fails every run, blessed or not.
-        keep, pins = retention(custom_config, os.path.basename(base.rstrip("/")))
+        keep, pins = retention(settings, os.path.basename(base.rstrip("/")))
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
             logging.info("%s the model was not blessed: nothing pushed", LOG_PREFIX)

@@ -206,14 +206,30 @@ def unet_depth(image_size: int) -> int:
 
     256 -> 8 (the paper's unet_256), 128 -> 7, 64 -> 6, 32 -> 5, 16 -> 4.
     """
-    if (isinstance(image_size, bool) or not isinstance(image_size, int)
-            or image_size < MIN_UNET_IMAGE_SIZE
-            or image_size & (image_size - 1)):
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or generator_size_rule(
+            GENERATOR_UNET, image_size):
         raise ValueError(
             "image_size must be a power of two >= "
             f"{MIN_UNET_IMAGE_SIZE} (16, 32, 64, 128, 256, ...), "
             f"got {image_size!r}")
     return int(math.log2(image_size))
+
+
+def generator_size_rule(kind: str, image_size: int) -> Optional[str]:
+    """None when generator ``kind`` translates image_size x image_size images, else the rule the size breaks.
+
+    The U-Net halves the image down to a 1x1 bottleneck (a power of two); the
+    ResNet generator downsamples twice with reflection padding.
+    """
+    if kind == GENERATOR_UNET:
+        if image_size >= MIN_UNET_IMAGE_SIZE and not image_size & (image_size - 1):
+            return None
+        return "a power of two" if image_size >= MIN_UNET_IMAGE_SIZE else f"a power of two >= {MIN_UNET_IMAGE_SIZE}"
+    if kind in RESNET_GENERATOR_BLOCKS:
+        if image_size >= MIN_RESNET_IMAGE_SIZE and image_size % RESNET_SIZE_MULTIPLE == 0:
+            return None
+        return f"a multiple of {RESNET_SIZE_MULTIPLE} >= {MIN_RESNET_IMAGE_SIZE}"
+    raise ValueError(f"generator must be one of {GENERATORS}, got {kind!r}")
 
 
 def build_unet_generator(image_size: int,
@@ -301,9 +317,8 @@ def build_unet_generator(image_size: int,
 
 
 def _check_resnet_image_size(image_size) -> None:
-    if (isinstance(image_size, bool) or not isinstance(image_size, int)
-            or image_size < MIN_RESNET_IMAGE_SIZE
-            or image_size % RESNET_SIZE_MULTIPLE):
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or generator_size_rule(
+            GENERATOR_RESNET_6BLOCKS, image_size):
         raise ValueError(
             f"image_size must be a multiple of {RESNET_SIZE_MULTIPLE} and >= "
             f"{MIN_RESNET_IMAGE_SIZE} for the ResNet generator (two stride-2 "
@@ -454,6 +469,14 @@ def patchgan_output_size(image_size: int, n_layers: int = DEFAULT_DISCRIMINATOR_
         size = math.ceil(size / DOWNSAMPLE_STRIDE)
     # ZeroPadding2D(1) adds 2, a valid 4x4 conv removes 3: net -1, twice.
     return size - 2
+
+
+def max_patchgan_layers(image_size: int) -> int:
+    """The deepest PatchGAN (n_layers) that still leaves a logit map at ``image_size`` (at least 1)."""
+    layers = 1
+    while patchgan_output_size(image_size, layers + 1) >= 1:
+        layers += 1
+    return layers
 
 
 def patchgan_receptive_field(n_layers: int = DEFAULT_DISCRIMINATOR_LAYERS) -> int:

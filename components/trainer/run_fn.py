@@ -1,8 +1,8 @@
 """TFX Trainer entry point: ``run_fn(fn_args)`` trains pix2pix and exports the generator.
 
 TFX's generic Trainer calls this with the ExampleGen splits, the Transform
-graph and ``custom_config`` = the config's ``trainer``, ``transform`` and
-``serving`` sections. It reads as data -> model -> fit -> export; the helpers
+graph and ``custom_config`` holding the config's ``trainer``, ``transform`` and
+``serving`` sections and the folder its resumable checkpoints live in. It reads as data -> model -> fit -> export; the helpers
 own the rest: ``worker_folders`` (chief and worker folders), ``checkpoints``
 (resume, fall-back past a damaged checkpoint, archive), ``warm_start``,
 ``startup_report`` and ``run_outputs`` (TensorBoard, samples, loss history and
@@ -25,19 +25,17 @@ from components.trainer import checkpoints, distribution, export, gan_trainer, i
 from components.trainer.run_outputs import RunOutputs
 from components.trainer.warm_start import warm_start_generator
 from components.trainer.worker_folders import WorkerFolders
-from pipeline.config import ServingSettings, TrainerSettings, TransformSettings, section_from_dict
+from components.trainer.settings import CHECKPOINT_ROOT, SERVING_SECTION, ServingSettings, TrainerSettings
+from components.trainer.settings import SECTION as TRAINER_SECTION
+from components.transform.settings import SECTION as TRANSFORM_SECTION
+from components.transform.settings import TransformSettings
+from components.typed_settings import unpack
 
-# Keys of custom_config (set by the pipeline definition).
-TRAINER_SECTION = "trainer"
-TRANSFORM_SECTION = "transform"
-SERVING_SECTION = "serving"
-CHECKPOINT_ROOT = "checkpoint_root"
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    trainer_settings = section_from_dict(TrainerSettings, fn_args.custom_config[TRAINER_SECTION], TRAINER_SECTION)
-    transform_settings = section_from_dict(TransformSettings, fn_args.custom_config[TRANSFORM_SECTION],
-                                           TRANSFORM_SECTION)
+    trainer_settings = unpack(fn_args.custom_config, TRAINER_SECTION, TrainerSettings)
+    transform_settings = unpack(fn_args.custom_config, TRANSFORM_SECTION, TransformSettings)
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     strategy = distribution.build_strategy(trainer_settings.distribution_strategy)
     tf.keras.utils.set_random_seed(trainer_settings.seed)
@@ -70,7 +68,7 @@ def run_fn(fn_args: FnArgs) -> None:
     outputs.close()
 
     # Export: the generator with its serving signatures; the last checkpoint into the ModelRun.
-    serving = section_from_dict(ServingSettings, fn_args.custom_config[SERVING_SECTION], SERVING_SECTION)
+    serving = unpack(fn_args.custom_config, SERVING_SECTION, ServingSettings)
     export.export_generator(gan.generator, tft_output, folders.serving_model_dir,
                             max_input_pixels=serving.max_input_pixels, output_size=serving.output_size)
     logging.info("%s exported the generator to %s", gan_trainer.LOG_PREFIX, folders.serving_model_dir)

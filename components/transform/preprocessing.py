@@ -12,11 +12,9 @@ from typing import Any, Dict, Optional
 
 import tensorflow as tf
 
-from components import features
+from components import features, typed_settings
 
-# Keys of Transform's custom_config (the pipeline passes the transform section).
-IMAGE_SIZE = "image_size"
-CHANNELS = "channels"
+SUPPORTED_CHANNELS = (1, 3)   # grayscale or RGB: what tf.io.decode_image gives for every format read
 
 
 def decode_and_normalize(encoded: tf.Tensor, image_size: int, channels: int) -> tf.Tensor:
@@ -38,11 +36,11 @@ def _images(encoded_batch: tf.Tensor, image_size: int, channels: int) -> tf.Tens
 
 def preprocessing_fn(inputs: Dict[str, tf.Tensor],
                      custom_config: Optional[Dict[str, Any]] = None) -> Dict[str, tf.Tensor]:
-    """TFX Transform entry point; ``custom_config`` is the config's transform section."""
-    if not custom_config or IMAGE_SIZE not in custom_config or CHANNELS not in custom_config:
-        raise ValueError(f"preprocessing_fn needs custom_config with {IMAGE_SIZE!r} and {CHANNELS!r}; "
-                         f"got {custom_config!r}")
-    size, channels = int(custom_config[IMAGE_SIZE]), int(custom_config[CHANNELS])
+    """TFX Transform entry point; ``custom_config`` holds the config's transform section."""
+    from components.transform.settings import SECTION, TransformSettings  # it imports SUPPORTED_CHANNELS from here
+
+    settings = typed_settings.unpack(custom_config or {}, SECTION, TransformSettings)
+    size, channels = settings.image_size, settings.channels
     return {
         features.INPUT_XF: _images(inputs[features.INPUT_IMAGE_KEY], size, channels),
         features.TARGET_XF: _images(inputs[features.TARGET_IMAGE_KEY], size, channels),
