@@ -14,10 +14,13 @@ from typing import Dict, List, Optional
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
+from tfx.components.evaluator import constants as evaluator_constants
 
 from components import model_run_files
 from components.example_gen import quarantine  # stdlib only: the ExampleGen's audit format
+from components.evaluator.executor import SUMMARY_PROPERTY
 from components.evaluator.report import REPORT_FILENAME
+from components.pusher.executor import PUSHED_DESTINATION_KEY, PUSHED_KEY
 from pipeline import output_paths
 from pipeline.config import Config
 
@@ -94,14 +97,14 @@ def summarize_latest_run(config: Config, connection_config) -> RunSummary:
     model = _first(outputs.get("Model"))
     model_run = _first(outputs.get("ModelRun"))
     ingestion = _ingestion_line(_first(outputs.get("Examples")))
-    blessed = None if blessing is None else bool(_int_prop(blessing, "blessed"))
+    blessed = None if blessing is None else bool(_int_prop(blessing, evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY))
     pushed_path = None
-    if pushed is not None and _int_prop(pushed, "pushed"):
-        pushed_path = _str_prop(pushed, "pushed_destination")
-    metrics = json.loads(_str_prop(evaluation, "summary") or "{}") if evaluation else {}
+    if pushed is not None and _int_prop(pushed, PUSHED_KEY):
+        pushed_path = _str_prop(pushed, PUSHED_DESTINATION_KEY)
+    metrics = json.loads(_str_prop(evaluation, SUMMARY_PROPERTY) or "{}") if evaluation else {}
     report = _publish_report(evaluation.uri, config.resolve(config.pipeline.report_dir)) if evaluation else None
     return RunSummary(run_id=run.name, blessed=blessed,
-                      blessing_message=_str_prop(blessing, "blessing_message") if blessing else "",
+                      blessing_message=_str_prop(blessing, evaluator_constants.ARTIFACT_PROPERTY_BLESSING_MESSAGE_KEY) if blessing else "",
                       pushed_model=pushed_path, model_uri=model.uri if model else None,
                       model_run_uri=model_run.uri if model_run else None,
                       evaluation_uri=evaluation.uri if evaluation else None, report=report, metrics=metrics,
@@ -206,5 +209,5 @@ def _pushed_destinations(store, pipeline_name: str, started_ms: int) -> List[str
     types = {t.id: t.name for t in store.get_artifact_types()}
     pushed = [a for a in store.get_artifacts_by_context(context.id)
               if types.get(a.type_id) == PUSHED_MODEL_TYPE and a.create_time_since_epoch >= started_ms
-              and _int_prop(a, "pushed") and _str_prop(a, "pushed_destination")]
-    return [_str_prop(a, "pushed_destination") for a in sorted(pushed, key=lambda a: a.id)]
+              and _int_prop(a, PUSHED_KEY) and _str_prop(a, PUSHED_DESTINATION_KEY)]
+    return [_str_prop(a, PUSHED_DESTINATION_KEY) for a in sorted(pushed, key=lambda a: a.id)]

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from components import features
-from components.evaluator import executor, fid, metrics, tfx_executor
+from components.evaluator import evaluation, executor, fid, metrics
 from components.evaluator.settings import EvaluatorSettings
 from components.typed_settings import build, pack
 from pipeline.config import ConfigError, load_config
@@ -71,8 +71,8 @@ def test_an_empty_eval_split_is_an_error_naming_the_split_and_the_minimum(candid
     empty = write_split(str(tmp_path / "Split-eval"), 0)
     with pytest.raises(ValueError, match=r"eval split .*Split-eval/\*: 0 examples in 1 file\(s\); "
                                          r"expected at least 1 .*data\.split_ratios") as raised:
-        executor.evaluate(empty, candidate_export, str(tmp_path / "evaluation"), settings_with())
-    assert raised.type is executor.EvaluationInputError
+        evaluation.evaluate(empty, candidate_export, str(tmp_path / "evaluation"), settings_with())
+    assert raised.type is evaluation.EvaluationInputError
     assert not (tmp_path / "evaluation").exists()  # no report, no metrics, no blessing
 
 
@@ -108,10 +108,10 @@ def _run_tfx_executor(tmp_path, candidate_uri, baseline_uri, eval_dir, settings)
     evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = str(tmp_path / "evaluation"), str(tmp_path / "blessing")
     os.makedirs(blessing.uri)
-    tfx_executor.Executor().Do(
-        {tfx_executor.EXAMPLES: [examples], tfx_executor.MODEL: [model], tfx_executor.BASELINE_MODEL: [baseline]},
-        {tfx_executor.EVALUATION: [evaluation], tfx_executor.BLESSING: [blessing]},
-        {tfx_executor.CUSTOM_CONFIG: json.dumps(pack(evaluator=settings))})
+    executor.Executor().Do(
+        {executor.EXAMPLES: [examples], executor.MODEL: [model], executor.BASELINE_MODEL: [baseline]},
+        {executor.EVALUATION: [evaluation], executor.BLESSING: [blessing]},
+        {executor.CUSTOM_CONFIG: json.dumps(pack(evaluator=settings))})
     return blessing
 
 
@@ -125,7 +125,7 @@ def test_a_last_blessed_model_whose_files_are_gone_fails_closed_naming_its_uri(
     with pytest.raises(ValueError) as raised:
         _run_tfx_executor(tmp_path, candidate_uri, baseline_uri, os.path.dirname(os.path.dirname(eval_pattern)),
                           settings_with())
-    assert raised.type is executor.EvaluationInputError
+    assert raised.type is evaluation.EvaluationInputError
     message = str(raised.value)
     assert f"last blessed model (the regression baseline) at {baseline_uri}/Format-Serving: {what}" in message
     assert "no blessing" in message and "evaluator.regression to {}" in message
@@ -136,7 +136,7 @@ def test_without_regression_rules_a_gone_baseline_is_not_needed_and_the_message_
         candidate_export, eval_pattern, tmp_path):
     baseline_dir = os.path.join(model_artifact_dir(tmp_path, "baseline", candidate_export), "Format-Serving")
     shutil.rmtree(baseline_dir)
-    result = executor.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation"),
+    result = evaluation.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation"),
                                settings_with("evaluator.regression={}"), baseline_model_dir=baseline_dir)
     assert result.blessed and result.baseline_model is None
     assert [check["kind"] for check in result.checks] == ["absolute"]
@@ -152,7 +152,7 @@ def test_a_gate_on_fid_without_inception_weights_is_refused_naming_the_key(
         # Refused by the config's validation or, at the latest, before the Evaluator scores anything.
         settings = build(EvaluatorSettings, dataclasses.asdict(settings_with(
             f"evaluator.{section}.fid={rule}", "evaluator.fid_inception_weights=null")), "evaluator")
-        executor.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation"), settings,
+        evaluation.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation"), settings,
                           baseline_model_dir=candidate_export)
     assert not (tmp_path / "evaluation").exists()
 
@@ -173,7 +173,7 @@ def test_the_fid_regression_rule_compares_with_the_last_blessed_models_own_fid(
     baseline_export = exported_model(transform_output_dir, tmp_path_factory, seed=1)[0]
     settings = settings_with(f"evaluator.fid_inception_weights={inception_weights}",
                              "evaluator.regression={fid: {statistic: mean, absolute: 0.0}}")
-    result = executor.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation"), settings,
+    result = evaluation.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation"), settings,
                                baseline_model_dir=baseline_export)
     candidate_fid = result.candidate[metrics.FID]["mean"]
     baseline_fid = result.baseline_model[metrics.FID]["mean"]
@@ -185,7 +185,7 @@ def test_the_fid_regression_rule_compares_with_the_last_blessed_models_own_fid(
     assert check["passed"] == (candidate_fid <= baseline_fid) and result.blessed == check["passed"]
 
     # Against itself the rule passes exactly (same images, same features): the rule can be met.
-    same = executor.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation_same"), settings,
+    same = evaluation.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation_same"), settings,
                              baseline_model_dir=candidate_export)
     assert same.blessed, same.message
     assert same.baseline_model[metrics.FID]["mean"] == same.candidate[metrics.FID]["mean"]

@@ -5,7 +5,7 @@ TFX's Evaluator/TFMA is built for scalar predictions; image-to-image quality
 It writes the same artifact types as TFX's Evaluator: a ``ModelEvaluation`` and
 a ``ModelBlessing`` with the ``blessed``/``current_model_id`` custom properties
 that TFX's Pusher and ``LatestBlessedModelStrategy`` read, so both work unchanged,
-locally and on Vertex AI (see ``tfx_executor``).
+locally and on Vertex AI (see ``executor``).
 """
 import json
 from typing import Any, Dict, Optional
@@ -15,21 +15,21 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.evaluator import tfx_executor
+from components.evaluator import executor
 
 
 class ImageQualityEvaluatorSpec(types.ComponentSpec):
     # custom_config as TFX's own Trainer and Pusher carry it: a JSON object, here {"evaluator": section}.
-    PARAMETERS = {tfx_executor.CUSTOM_CONFIG: ExecutionParameter(type=str)}
+    PARAMETERS = {executor.CUSTOM_CONFIG: ExecutionParameter(type=str)}
     INPUTS = {
-        tfx_executor.EXAMPLES: ChannelParameter(type=standard_artifacts.Examples),
-        tfx_executor.MODEL: ChannelParameter(type=standard_artifacts.Model),
-        tfx_executor.MODEL_RUN: ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
-        tfx_executor.BASELINE_MODEL: ChannelParameter(type=standard_artifacts.Model, optional=True),
+        executor.EXAMPLES: ChannelParameter(type=standard_artifacts.Examples),
+        executor.MODEL: ChannelParameter(type=standard_artifacts.Model),
+        executor.MODEL_RUN: ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
+        executor.BASELINE_MODEL: ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
     OUTPUTS = {
-        tfx_executor.EVALUATION: ChannelParameter(type=standard_artifacts.ModelEvaluation),
-        tfx_executor.BLESSING: ChannelParameter(type=standard_artifacts.ModelBlessing),
+        executor.EVALUATION: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        executor.BLESSING: ChannelParameter(type=standard_artifacts.ModelBlessing),
     }
 
 
@@ -37,7 +37,7 @@ class ImageQualityEvaluator(base_component.BaseComponent):
     """Scores ``model`` on the eval split and blesses it if all thresholds pass."""
 
     SPEC_CLASS = ImageQualityEvaluatorSpec
-    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(tfx_executor.Executor)  # a Beam executor, as TFX's Evaluator is
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)  # a Beam executor, as TFX's Evaluator is
 
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel, custom_config: Dict[str, Any],
                  model_run: Optional[types.BaseChannel] = None,

@@ -53,6 +53,9 @@ STAGING_PREFIX = ".staging-"
 # (their version was the Unix time of the push).
 STAGING_NAME = re.compile(re.escape(STAGING_PREFIX) + r"(?P<started>\d+)(?:-[0-9a-f]+)?")
 STALE_STAGING_AGE_S = 24 * 60 * 60   # no push copies for a day: an older staging folder is a crashed push's
+# The PushedModel's custom properties, as TFX's Pusher writes them (_MarkPushed); the run summary reads them.
+PUSHED_KEY = tfx_pusher_executor._PUSHED_KEY  # pylint: disable=protected-access
+PUSHED_DESTINATION_KEY = tfx_pusher_executor._PUSHED_DESTINATION_KEY  # pylint: disable=protected-access
 LOCK_SUFFIX = ".push.lock"           # <serving_dir>/.<model_name>.push.lock: beside the model's folder, not in it
 LOCK_TIMEOUT_S = 10 * 60             # the lock guards a rename and a prune, never a copy
 LOCK_POLL_S = 0.05
