@@ -1,22 +1,23 @@
-"""Pictures people would rather see than read: image grids and loss curves.
+"""Pictures people would rather see than read: image grids, loss curves, metric bar charts.
 
-Drawn on matplotlib ``Figure`` objects (Agg, no pyplot): no display is needed
-and no global backend state is touched, on servers, CI and in notebooks alike.
-Files are written under a temporary name and renamed, so a reader (TensorBoard,
+The one plotting module: every chart of the project is drawn here, at one DPI,
+on matplotlib ``Figure`` objects (Agg, no pyplot): no display is needed and no
+global backend state is touched, on servers, CI and in notebooks alike. PNGs
+are written with ``output_files`` (local or gs://), so a reader (TensorBoard,
 the report, a person refreshing a browser) never sees half a PNG.
 """
 from __future__ import annotations
 
-import os
-import pathlib
-import tempfile
+import io
 import textwrap
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from matplotlib.figure import Figure
 
-FIGURE_DPI = 100
+from components import output_files
+
+FIGURE_DPI = 100         # at 100 dpi a 2.6-inch cell shows a 256x256 image at about native size
 GRID_CELL_INCHES = 2.6   # a 256x256 image shows at about its native size
 GRID_LABEL_INCHES = 1.1
 GRID_TITLE_INCHES = 0.4
@@ -28,7 +29,7 @@ LOSS_PANELS = (
 
 
 def save_image_grid(output_path, rows: Sequence[Tuple[str, List[np.ndarray]]],
-                    column_titles: Sequence[str]) -> pathlib.Path:
+                    column_titles: Sequence[str]) -> str:
     """Rows of uint8 HxWxC images (e.g. input | generated | target), each row labelled.
 
     uint8 is required so imshow shows pixel values as-is instead of rescaling.
@@ -65,7 +66,7 @@ def save_image_grid(output_path, rows: Sequence[Tuple[str, List[np.ndarray]]],
     return _save(fig, output_path)
 
 
-def save_loss_curves(output_path, history: Sequence[Dict[str, float]]) -> pathlib.Path:
+def save_loss_curves(output_path, history: Sequence[Dict[str, float]]) -> str:
     """One panel per network: per-epoch mean losses from the training history."""
     epochs = [row["epoch"] for row in history]
     fig = Figure(figsize=(4.5 * len(LOSS_PANELS), 3.4), dpi=FIGURE_DPI, layout="constrained")
@@ -79,21 +80,35 @@ def save_loss_curves(output_path, history: Sequence[Dict[str, float]]) -> pathli
     return _save(fig, output_path)
 
 
-def _save(fig: Figure, output_path) -> pathlib.Path:
-    """Renders locally, then moves into place (``tf.io.gfile`` for remote paths)."""
-    output_path = str(output_path)
-    if "://" in output_path:
-        import tensorflow as tf  # only for gs:// and other remote filesystems
+# One bar of a metric chart: label under the bar, colour, mean, and the whisker's ends (p10, p90).
+Bar = Tuple[str, str, float, float, float]
 
-        with tempfile.TemporaryDirectory() as scratch:
-            local = os.path.join(scratch, "figure.png")
-            fig.savefig(local, format="png")
-            tf.io.gfile.makedirs(os.path.dirname(output_path))
-            tf.io.gfile.copy(local, output_path, overwrite=True)
-        return pathlib.Path(output_path)
-    path = pathlib.Path(output_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    fig.savefig(partial, format="png")
-    os.replace(partial, path)
-    return path
+
+def save_bar_panels(output_path, panels: Sequence[Tuple[str, Sequence[Bar]]], title: str) -> str:
+    """One panel of bars per metric (e.g. candidate vs baselines); whiskers from low to high.
+
+    Whiskers show the tail: a good mean with a bad p10 is visible at a glance.
+    """
+    fig = Figure(figsize=(4.2 * len(panels), 4.2), dpi=FIGURE_DPI, layout="constrained")
+    for ax, (panel_title, bars) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        means = np.array([mean for _, _, mean, _, _ in bars])
+        # A skewed distribution can put the mean outside [low, high]; clip to 0.
+        lower = np.maximum(means - [low for _, _, _, low, _ in bars], 0)
+        upper = np.maximum([high for _, _, _, _, high in bars] - means, 0)
+        positions = np.arange(len(bars))
+        # Lists, not arrays: matplotlib trips a NumPy deprecation on a 2x1 array.
+        ax.bar(positions, means, color=[color for _, color, _, _, _ in bars],
+               yerr=[lower.tolist(), upper.tolist()], capsize=4, ecolor="#444")
+        # Labels (with their values) go under the bars, where whiskers cannot cross them.
+        ax.set_xticks(positions, [label for label, _, _, _, _ in bars], fontsize=8)
+        ax.set_title(panel_title, fontsize=10)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, output_path)
+
+
+def _save(fig: Figure, output_path) -> str:
+    """Renders to PNG bytes and writes them whole (local or remote)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return output_files.write_bytes(str(output_path), buffer.getvalue())

@@ -76,7 +76,7 @@ def save_figure(path: str, results: Sequence[Tuple[str, bytes, bytes]], rows: in
     if not grid:
         raise FileNotFoundError(f"no target in {targets_dir} has the stem of a translated input")
     columns = ("input", "generated") + (("target",) if targets_dir is not None else ())
-    return str(visuals.save_image_grid(path, grid, columns)), len(grid)
+    return visuals.save_image_grid(path, grid, columns), len(grid)
 
 
 def check_figure_path(path: str) -> None:

@@ -1,4 +1,5 @@
 """The HTML report and its PNG figures."""
+import pathlib
 import re
 
 import numpy as np
@@ -76,8 +77,8 @@ def test_report_contains_verdict_metrics_checks_and_images(tmp_path):
         extra_images={"Metric chart": str(chart)},
     )
 
-    assert path == (out / "report.html").resolve()
-    page = path.read_text(encoding="utf-8")
+    assert path == str((out / "report.html").resolve())
+    page = pathlib.Path(path).read_text(encoding="utf-8")
     assert "NOT BLESSED" in page and "not-blessed" in page
     assert "2 of 3 checks passed; 20 eval examples" in page
 
@@ -110,7 +111,7 @@ def test_blessed_headline_and_optional_parts(tmp_path):
         tmp_path, title="t", metrics={"candidate": METRICS["candidate"]}, baselines={},
         checks=[], blessed=True, sample_grid_png=None,
     )
-    page = path.read_text(encoding="utf-8")
+    page = pathlib.Path(path).read_text(encoding="utf-8")
     assert '<div class="verdict blessed">BLESSED</div>' in page
     assert "Previous model" not in page
     assert "No thresholds configured" in page
@@ -126,7 +127,7 @@ def test_text_is_escaped(tmp_path):
         checks=[{**CHECKS[0], "kind": evil}], blessed=True, sample_grid_png=None,
         extra_images={evil: str(image)},
     )
-    page = path.read_text(encoding="utf-8")
+    page = pathlib.Path(path).read_text(encoding="utf-8")
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     # An image already inside output_dir is referenced in place, not copied.
@@ -138,11 +139,11 @@ def test_images_with_the_same_name_do_not_overwrite_each_other(tmp_path):
     second = _write_grid(tmp_path / "b" / "plot.png", n_rows=2)
     out = tmp_path / "out"
     for _ in range(2):  # Rewriting the report reuses the copies it made.
-        page = report.write_report(
+        page = pathlib.Path(report.write_report(
             out, title="t", metrics={"candidate": METRICS["candidate"]}, baselines={},
             checks=[], blessed=True, sample_grid_png=str(first),
             extra_images={"Other": str(second)},
-        ).read_text(encoding="utf-8")
+        )).read_text(encoding="utf-8")
         assert re.findall(r'<img src="([^"]+)"', page) == ["plot.png", "plot_2.png"]
     assert Image.open(out / "plot.png").size == Image.open(first).size
     assert Image.open(out / "plot_2.png").size == Image.open(second).size

@@ -5,6 +5,7 @@ screenshot; the test checks that the page's images were actually decoded by
 reading back, through the DOM dump, each <img>'s natural width.
 """
 import os
+import pathlib
 import shutil
 import subprocess
 
@@ -41,9 +42,9 @@ def rendered_report(tmp_path):
                "passed": True, "kind": "absolute"}]
     out = tmp_path / "report"
     chart = report.write_metrics_png(tmp_path / "src" / "metrics.png", metrics, baselines)
-    return report.write_report(out, title="pix2pix evaluation", metrics=metrics, baselines=baselines,
+    return pathlib.Path(report.write_report(out, title="pix2pix evaluation", metrics=metrics, baselines=baselines,
                                checks=checks, blessed=True, sample_grid_png=str(grid),
-                               extra_images={"Metrics": str(chart), "Training losses": str(curves)})
+                               extra_images={"Metrics": str(chart), "Training losses": str(curves)}))
 
 
 def chromium(*args, timeout=90):

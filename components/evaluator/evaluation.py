@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import message as protobuf_message
 
-from components import features, visuals
+from components import features, output_files, visuals
 from components.evaluator import blessing, fid as fid_metric, metrics, report
 from components.evaluator.fid import FrechetInceptionDistance
 from components.evaluator.settings import SECTION, EvaluatorSettings
@@ -193,17 +193,17 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
         message += "; no previously blessed model: judged on absolute thresholds alone"
     logging.info("%s %d eval examples: %s", LOG_PREFIX, count, message)
 
-    tf.io.gfile.makedirs(output_dir)
+    output_files.makedirs(output_dir)
     columns = ["input", "generated"] + (["last blessed"] if previous is not None else []) + ["target"]
-    grid = visuals.save_image_grid(os.path.join(output_dir, SAMPLE_GRID), rows, columns)
+    grid = visuals.save_image_grid(output_files.join(output_dir, SAMPLE_GRID), rows, columns)
     model_stats = {report.CANDIDATE: candidate_stats}
     if previous_stats:
         model_stats[report.BASELINE_MODEL] = previous_stats
-    report.write_metrics_png(os.path.join(output_dir, METRICS_CHART), model_stats, baselines)
-    extra = {"Metrics": os.path.join(output_dir, METRICS_CHART)}
+    extra = {"Metrics": report.write_metrics_png(output_files.join(output_dir, METRICS_CHART), model_stats,
+                                                 baselines)}
     if worst.rows():
-        extra[f"Worst {len(worst.rows())} eval examples by L1"] = str(visuals.save_image_grid(
-            os.path.join(output_dir, WORST_GRID), worst.rows(), ["input", "generated", "target"]))
+        extra[f"Worst {len(worst.rows())} eval examples by L1"] = visuals.save_image_grid(
+            output_files.join(output_dir, WORST_GRID), worst.rows(), ["input", "generated", "target"])
     if loss_curves and tf.io.gfile.exists(loss_curves):
         extra["Training losses"] = loss_curves
     report_path = report.write_report(output_dir, title="pix2pix evaluation", metrics=model_stats,
@@ -211,9 +211,8 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
                                       sample_grid_png=grid, extra_images=extra)
     result = EvaluationResult(blessed=blessed, message=message, candidate=candidate_stats, baselines=baselines,
                               baseline_model=previous_stats, checks=checks, num_examples=count,
-                              report_path=str(report_path))
-    with tf.io.gfile.GFile(os.path.join(output_dir, METRICS_FILE), "w") as handle:
-        json.dump(result.as_dict(), handle, indent=1)
+                              report_path=report_path)
+    output_files.write_text(output_files.join(output_dir, METRICS_FILE), json.dumps(result.as_dict(), indent=1))
     return result
 
 

@@ -6,18 +6,15 @@ artifact store as-is.
 """
 from __future__ import annotations
 
-import filecmp
 import html
-import pathlib
-import shutil
+import os
+import posixpath
 import textwrap
 import urllib.parse
 
-import numpy as np
-# Figure without pyplot renders PNGs through Agg and touches no global backend
-# state, so it works on headless workers and in notebooks alike.
-from matplotlib.figure import Figure
+import tensorflow as tf
 
+from components import output_files, visuals
 from components.evaluator import metrics as m
 
 REPORT_FILENAME = "report.html"
@@ -44,8 +41,6 @@ _ROLE_CANDIDATE, _ROLE_PREVIOUS, _ROLE_TRIVIAL = "candidate", "previous", "trivi
 _ROLE_COLORS = {_ROLE_CANDIDATE: "#1f77b4", _ROLE_PREVIOUS: "#ff7f0e", _ROLE_TRIVIAL: "#9e9e9e"}
 _ROLE_NOTES = {_ROLE_CANDIDATE: "", _ROLE_PREVIOUS: "last blessed", _ROLE_TRIVIAL: "trivial baseline"}
 
-# At 100 dpi a 2.6-inch cell shows a 256x256 image at about native size.
-_FIGURE_DPI = 100
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
@@ -158,26 +153,26 @@ def _checks_table(checks: list) -> str:
     )
 
 
-def _place_image(source: str, output_dir: pathlib.Path, taken: set[str]) -> str:
+def _place_image(source: str, output_dir: str, taken: set[str]) -> str:
     """Returns the image's path relative to output_dir, copying it in if it is
     elsewhere, so the page's links survive a move. A name already used by a
     different file gets a numeric suffix; an identical file is reused."""
-    source_path = pathlib.Path(source).resolve()
-    if not source_path.is_file():
+    source = str(source) if output_files.is_remote(source) else os.path.realpath(source)
+    if not tf.io.gfile.exists(source) or tf.io.gfile.isdir(source):
         raise FileNotFoundError(f"Report image not found: {source}")
-    try:
-        relative = source_path.relative_to(output_dir).as_posix()
-    except ValueError:
-        relative = source_path.name
-        counter = 1
-        while relative in taken or (
-            (output_dir / relative).exists()
-            and not filecmp.cmp(source_path, output_dir / relative, shallow=False)
-        ):
+    prefix = output_dir.rstrip("/") + "/"
+    if source.startswith(prefix):
+        relative = source[len(prefix):]
+    else:
+        content = output_files.read_bytes(source)
+        stem, suffix = posixpath.splitext(posixpath.basename(source))
+        relative, counter = stem + suffix, 1
+        while relative in taken or (tf.io.gfile.exists(output_files.join(output_dir, relative))
+                                    and output_files.read_bytes(output_files.join(output_dir, relative)) != content):
             counter += 1
-            relative = f"{source_path.stem}_{counter}{source_path.suffix}"
-        if not (output_dir / relative).exists():
-            shutil.copyfile(source_path, output_dir / relative)
+            relative = f"{stem}_{counter}{suffix}"
+        if not tf.io.gfile.exists(output_files.join(output_dir, relative)):
+            output_files.write_bytes(output_files.join(output_dir, relative), content)
     taken.add(relative)
     return relative
 
@@ -198,7 +193,7 @@ def write_report(
     blessed: bool,
     sample_grid_png: str | None,
     extra_images: dict[str, str] | None = None,
-) -> pathlib.Path:
+) -> str:
     """Writes output_dir/report.html and returns its path.
 
     metrics: {"candidate": {metric: stats}, optionally "baseline_model": ...};
@@ -206,8 +201,8 @@ def write_report(
     metric, statistic, op, threshold, value, passed, kind. Images are copied
     into output_dir when they live elsewhere.
     """
-    output_dir = pathlib.Path(output_dir).resolve()
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = str(output_dir) if output_files.is_remote(output_dir) else os.path.realpath(output_dir)
+    output_files.makedirs(output_dir)
     taken: set[str] = set()
 
     verdict_class, verdict = ("blessed", "BLESSED") if blessed else ("not-blessed", "NOT BLESSED")
@@ -244,42 +239,19 @@ def write_report(
         + "\n".join(sections)
         + "\n</body></html>\n"
     )
-    report_path = output_dir / REPORT_FILENAME
-    report_path.write_text(page, encoding="utf-8")
-    return report_path
+    return output_files.write_text(output_files.join(output_dir, REPORT_FILENAME), page)
 
 
-def write_metrics_png(output_path, metrics: dict, baselines: dict) -> pathlib.Path:
-    """Bar chart of mean L1/PSNR/SSIM, candidate vs baselines, one panel each.
-
-    Whiskers span p10-p90 so a good mean with a bad tail is visible.
-    """
+def write_metrics_png(output_path, metrics: dict, baselines: dict) -> str:
+    """Bar chart of mean L1/PSNR/SSIM, candidate vs baselines, one panel each; whiskers span p10-p90."""
     columns = _columns(metrics, baselines)
     names = [name for name in CHART_METRICS if name in metrics[CANDIDATE]]
     if not names:
         raise ValueError(f"Candidate metrics contain none of {CHART_METRICS}.")
-
-    fig = Figure(figsize=(4.2 * len(names), 4.2), dpi=_FIGURE_DPI, layout="constrained")
-    for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
-        present = [(label, _ROLE_COLORS[role], stats[name])
-                   for label, role, stats in columns if name in stats]
-        means = np.array([s["mean"] for _, _, s in present])
-        # A skewed distribution can put the mean outside [p10, p90]; clip to 0.
-        lower = np.maximum(means - [s["p10"] for _, _, s in present], 0)
-        upper = np.maximum([s["p90"] for _, _, s in present] - means, 0)
-        positions = np.arange(len(present))
-        # Lists, not arrays: matplotlib trips a NumPy deprecation on a 2x1 array.
-        ax.bar(positions, means, color=[c for _, c, _ in present],
-               yerr=[lower.tolist(), upper.tolist()], capsize=4, ecolor="#444")
-        # Values go under the bars, where whiskers cannot cross them.
-        ax.set_xticks(positions, [f"{textwrap.fill(label, 14)}\n{_fmt(name, mean)}"
-                                  for (label, _, _), mean in zip(present, means)],
-                      fontsize=8)
-        ax.set_title(f"{_METRIC_LABELS.get(name, name)}\n({_direction(name)})", fontsize=10)
-        ax.spines[["top", "right"]].set_visible(False)
-    fig.suptitle("Mean per metric (whiskers: p10-p90)", fontsize=11)
-
-    output_path = pathlib.Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output_path, format="png")
-    return output_path
+    panels = []
+    for name in names:
+        bars = [(f"{textwrap.fill(label, 14)}\n{_fmt(name, stats[name][m.MEAN])}", _ROLE_COLORS[role],
+                 stats[name][m.MEAN], stats[name][m.P10], stats[name][m.P90])
+                for label, role, stats in columns if name in stats]
+        panels.append((f"{_METRIC_LABELS.get(name, name)}\n({_direction(name)})", bars))
+    return visuals.save_bar_panels(output_path, panels, "Mean per metric (whiskers: p10-p90)")

@@ -7,7 +7,6 @@ half-written, and a damaged one is reported, never a reason to stop.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -17,7 +16,7 @@ from typing import Dict, List, Tuple
 
 import tensorflow as tf
 
-from components import features, visuals
+from components import features, output_files, visuals
 from components.model_run_files import LATEST_SAMPLES, LOSS_CURVES, LOSS_HISTORY, SAMPLES_DIR, TENSORBOARD_DIR
 from components.trainer.export import to_uint8
 from components.trainer.gan_trainer import LOG_PREFIX, EpochResult
@@ -119,32 +118,6 @@ def _is_history_row(row) -> bool:
 def write_history(directory: str, history, curves: bool = True) -> None:
     if not history:
         return
-    _write_text_atomically(os.path.join(directory, LOSS_HISTORY), json.dumps(history, indent=1))
+    output_files.write_text(output_files.join(directory, LOSS_HISTORY), json.dumps(history, indent=1))
     if curves:
-        visuals.save_loss_curves(os.path.join(directory, LOSS_CURVES), history)
-
-
-def _write_text_atomically(path: str, text: str) -> None:
-    """The next reader (a resume after a crash or a full disk) finds the old file or the new one,
-    never part of one: written beside it, synced to disk, then renamed over it."""
-    if "://" in path:  # an object store publishes an object only once its upload is complete
-        with tf.io.gfile.GFile(path, "w") as handle:
-            handle.write(text)
-        return
-    directory = os.path.dirname(path) or os.curdir
-    partial = os.path.join(directory, f".{os.path.basename(path)}.partial")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(partial)
-        raise
-    folder = os.open(directory, os.O_RDONLY)  # the rename itself reaches the disk too
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+        visuals.save_loss_curves(output_files.join(directory, LOSS_CURVES), history)
