@@ -18,6 +18,8 @@ from components.example_gen.settings import REQUIRED_SPLITS, DataSettings
 from components.typed_settings import ConfigError
 from data import synthetic_facades
 
+log = logging.getLogger(__name__)
+
 
 @dataclasses.dataclass(frozen=True)
 class DataSection(DataSettings):
@@ -52,8 +54,8 @@ def resolved_split_mode(data: DataSettings, dataset_dir: str) -> DataSettings:
         raise ConfigError(f"data.split_folders: {error}") from None
     resolved = (dataclasses.replace(data, split_mode=layout.SPLIT_FOLDERS, split_folders=present) if present
                 else dataclasses.replace(data, split_mode=layout.SPLIT_HASH))
-    logging.info("data.split_mode auto -> %s%s", resolved.split_mode,
-                 f" ({', '.join(f'{folder}/ -> {split}' for split, folder in present.items())})" if present else "")
+    log.info("data.split_mode auto -> %s%s", resolved.split_mode,
+             f" ({', '.join(f'{folder}/ -> {split}' for split, folder in present.items())})" if present else "")
     return resolved
 
 
@@ -127,8 +129,8 @@ def _generate_embedded_dataset(config, dataset_dir: str) -> None:
             f"`python -m data.download facades --output {dataset_dir}`, or convert one with "
             "`python -m data.convert_layout`")
     synthetic = data.synthetic
-    logging.info("Generating the embedded synthetic facades dataset (%d pairs, %dpx, seed %d) in %s",
-                 synthetic.num_pairs, synthetic.image_size, synthetic.seed, dataset_dir)
+    log.info("Generating the embedded synthetic facades dataset (%d pairs, %dpx, seed %d) in %s",
+             synthetic.num_pairs, synthetic.image_size, synthetic.seed, dataset_dir)
     synthetic_facades.generate_dataset(dataset_dir, num_pairs=synthetic.num_pairs, image_size=synthetic.image_size,
                                        seed=synthetic.seed)
 

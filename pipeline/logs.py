@@ -1,23 +1,22 @@
 """Console shows progress; the full TFX/Beam log goes to a file.
 
 TFX logs every resolved artifact proto at INFO, which buries the lines a person
-watches for. The console keeps warnings, errors and progress lines (components
-starting and finishing, the trainer's epochs, the evaluator's verdict); the log
-file keeps everything.
+watches for. Every module of the project logs to its own logger
+(``logging.getLogger(__name__)``): the console keeps warnings, errors, TFX's
+component start/finish lines and the project's INFO lines (the trainer's
+epochs, the evaluator's verdict, the pusher's version), each prefixed with its
+stage (``[trainer]`` for ``components.trainer.*``); per-file detail is DEBUG and
+goes, with everything else, to the log file only.
 """
 from __future__ import annotations
 
 import logging
 import os
+from typing import Optional
 
-PROGRESS_PREFIXES = (
-    "Component ",        # TFX: "Component Trainer is running." / "... is finished."
-    "[trainer]",
-    "[evaluator]",
-    "[pusher]",
-    "[example_gen]",
-    "Generating ",
-)
+PROJECT_PACKAGES = ("components", "data", "pipeline", "serving")   # their loggers' INFO lines are progress
+STAGES_PACKAGE = "components"    # components.<stage>.<module>: shown as "[<stage>] message"
+TFX_PROGRESS_PREFIXES = ("Component ",)   # TFX: "Component Trainer is running." / "... is finished."
 CONSOLE_FORMAT = "%(asctime)s %(levelname).1s %(message)s"
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(filename)s:%(lineno)d %(message)s"
 DATE_FORMAT = "%H:%M:%S"
@@ -35,14 +34,26 @@ class ProgressFilter(logging.Filter):
         message = record.getMessage()
         if any(noise in message for noise in CONSOLE_NOISE):
             return False
-        return record.levelno >= logging.WARNING or message.startswith(PROGRESS_PREFIXES)
+        if record.levelno >= logging.WARNING:
+            return True
+        return record.levelno >= logging.INFO and (record.name.split(".")[0] in PROJECT_PACKAGES
+                                                   or message.startswith(TFX_PROGRESS_PREFIXES))
+
+
+def stage_of(logger_name: str) -> Optional[str]:
+    """``trainer`` for ``components.trainer.gan_trainer``; None outside a stage's package."""
+    parts = logger_name.split(".")
+    return parts[1] if len(parts) >= 3 and parts[0] == STAGES_PACKAGE else None
 
 
 class ConsoleFormatter(logging.Formatter):
-    """One line per record: tracebacks belong in the log file, not on the console."""
+    """One line per record, prefixed with its stage: tracebacks belong in the log file, not on the console."""
 
     def format(self, record: logging.LogRecord) -> str:
-        record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        stage = stage_of(record.name)
+        message = record.getMessage()
+        record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "args": None,
+                                        "msg": f"[{stage}] {message}" if stage else message})
         return super().format(record)
 
 
@@ -63,4 +74,6 @@ def configure(log_file: str) -> str:
     root.addHandler(console)
     root.addHandler(to_file)
     root.setLevel(logging.INFO)
+    for package in PROJECT_PACKAGES:  # their DEBUG detail (one line per quarantined file) reaches the file only
+        logging.getLogger(package).setLevel(logging.DEBUG)
     return log_file

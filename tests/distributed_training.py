@@ -33,10 +33,10 @@ def settings(**changes):
     differ from the global batch's), one D layer less for speed."""
     from pipeline.config import load_config
 
-    trainer = load_config(os.path.join(os.path.dirname(__file__), "..", "pipeline_config.yaml")).trainer
+    trainer_settings = load_config(os.path.join(os.path.dirname(__file__), "..", "pipeline_config.yaml")).trainer
     tiny = {"ngf": 4, "ndf": 4, "n_layers_d": 2, "batch_size": GLOBAL_BATCH, "norm": "instance",
             "dropout_rate": 0.0, "epochs": 1, "epochs_decay": 0}
-    return dataclasses.replace(trainer, **{**tiny, **changes})
+    return dataclasses.replace(trainer_settings, **{**tiny, **changes})
 
 
 def images(count, seed):

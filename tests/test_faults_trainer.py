@@ -302,13 +302,13 @@ def test_run_fn_resumes_past_a_garbage_state_file_and_a_cut_checkpoint(interrupt
                                                                         tmp_path, caplog):
     """The TFX entry point itself: it used to fail on every re-run (UnicodeDecodeError)."""
     config = load_config(str(CONFIG_PATH))
-    transform = dataclasses.replace(config.transform, image_size=TINY_IMAGE_SIZE, channels=CHANNELS)
-    trainer = dataclasses.replace(SETTINGS, sample_images=1)
+    transform_settings = dataclasses.replace(config.transform, image_size=TINY_IMAGE_SIZE, channels=CHANNELS)
+    trainer_settings = dataclasses.replace(SETTINGS, sample_images=1)
     fn_args = FnArgs(
         train_files=[write_examples(tmp_path / "train.gz", STEPS_PER_EPOCH * SETTINGS.batch_size)],
         eval_files=[write_examples(tmp_path / "eval.gz", 1)], transform_output=transform_output_dir,
         serving_model_dir=str(tmp_path / "serving"), model_run_dir=str(tmp_path / "model_run"),
-        custom_config=pack(trainer=trainer, transform=transform, serving=config.serving,
+        custom_config=pack(trainer=trainer_settings, transform=transform_settings, serving=config.serving,
                            checkpoint_root=str(tmp_path / "checkpoints")))
     work_dir = tmp_path / "checkpoints" / run_fn.training_fingerprint(fn_args)
     shutil.copytree(interrupted_run[0], work_dir)  # the same networks, interrupted after epoch 2

@@ -40,9 +40,9 @@ def tiny_settings(**changes):
 
     norm="none" traces fastest; the norms themselves are covered by test_networks.
     """
-    trainer = load_config(str(CONFIG_PATH)).trainer
+    trainer_settings = load_config(str(CONFIG_PATH)).trainer
     tiny = {"ngf": 4, "ndf": 4, "n_layers_d": 2, "batch_size": 2, "norm": "none"}
-    return dataclasses.replace(trainer, **{**tiny, **changes})
+    return dataclasses.replace(trainer_settings, **{**tiny, **changes})
 
 
 def random_images(count, seed):

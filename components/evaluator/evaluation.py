@@ -29,13 +29,14 @@ from components.evaluator import blessing, fid as fid_metric, metrics, report
 from components.evaluator.fid import FrechetInceptionDistance
 from components.evaluator.settings import SECTION, EvaluatorSettings
 
+log = logging.getLogger(__name__)
+
 IDENTITY_BASELINE = "identity (output = input)"
 MEAN_TARGET_BASELINE = "mean target image"
 METRICS_FILE = "metrics.json"
 SAMPLE_GRID = "samples.png"
 WORST_GRID = "worst_examples.png"
 METRICS_CHART = "metrics.png"
-LOG_PREFIX = "[evaluator]"
 CANDIDATE, PREVIOUS = "candidate", "previous"
 CANDIDATE_ROLE, BASELINE_ROLE = "candidate model", "last blessed model (the regression baseline)"
 MIN_EVAL_EXAMPLES = 1
@@ -124,8 +125,8 @@ def load_baseline(path: Optional[str], settings: EvaluatorSettings) -> Tuple[Opt
                 f"{error}. {SECTION}.regression compares the candidate with it, so the candidate is not "
                 f"judged without it (no blessing): restore that folder, or set {SECTION}.regression to {{}} "
                 f"to judge the candidate on {SECTION}.thresholds alone") from error
-        logging.warning("%s %s; %s.regression is empty, so it is not needed and not shown", LOG_PREFIX, error,
-                        SECTION)
+        log.warning("%s; %s.regression is empty, so it is not needed and not shown", error,
+                    SECTION)
         return None, str(error)
 
 
@@ -191,7 +192,7 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
         message += f"; {baseline_unusable}: judged on absolute thresholds alone ({SECTION}.regression is empty)"
     elif previous is None:
         message += "; no previously blessed model: judged on absolute thresholds alone"
-    logging.info("%s %d eval examples: %s", LOG_PREFIX, count, message)
+    log.info("%d eval examples: %s", count, message)
 
     output_files.makedirs(output_dir)
     columns = ["input", "generated"] + (["last blessed"] if previous is not None else []) + ["target"]

@@ -17,6 +17,8 @@ from scipy import linalg
 
 from components.evaluator import metrics
 
+log = logging.getLogger(__name__)
+
 
 INCEPTION_SIZE = 299
 WEIGHTS_KEY = "evaluator.fid_inception_weights"
@@ -58,7 +60,7 @@ class FrechetInceptionDistance:
     def from_settings(cls, settings) -> Optional["FrechetInceptionDistance"]:
         path = settings.fid_inception_weights
         if not path:
-            logging.info("[evaluator] FID skipped: %s is not set (no weights are downloaded)", WEIGHTS_KEY)
+            log.info("FID skipped: %s is not set (no weights are downloaded)", WEIGHTS_KEY)
             return None
         if not tf.io.gfile.exists(path):
             raise FileNotFoundError(f"{WEIGHTS_KEY}: {path} does not exist; expected a local InceptionV3 "

@@ -33,6 +33,8 @@ from components.example_gen import ingest, layout, listing, quarantine
 from components import typed_settings
 from components.example_gen.settings import SECTION, DataSettings
 
+log = logging.getLogger(__name__)
+
 METRICS_NAMESPACE = "paired_image_example_gen"
 CUSTOM_CONFIG_JSON = "custom_config_json"   # in FileBasedExampleGen's CustomConfig proto: our custom_config, as JSON
 REPORT_DIR_PROPERTY = "_quarantine_report_dir"  # passed from Do to GenerateExamplesByBeam
@@ -83,13 +85,13 @@ class _RouteFile(beam.DoFn):
         elif isinstance(routed, quarantine.Rejection):
             yield beam.pvalue.TaggedOutput(ingest.REJECTED, routed)
         else:
-            logging.info("ExampleGen ignores %s: outside the layout and not a data file", metadata.path)
+            log.debug("ExampleGen ignores %s: outside the layout and not a data file", metadata.path)
             yield beam.pvalue.TaggedOutput(IGNORED, metadata.path)
 
 
 def _count_and_log(rejection: quarantine.Rejection) -> quarantine.Rejection:
     beam.metrics.Metrics.counter(METRICS_NAMESPACE, rejection.reason).inc()
-    logging.info("ExampleGen quarantined %s: %s (%s)", rejection.path, rejection.reason, rejection.detail)
+    log.debug("ExampleGen quarantined %s: %s (%s)", rejection.path, rejection.reason, rejection.detail)
     return rejection
 
 
@@ -186,8 +188,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         input_config, output_config = _split_configs(exec_properties)
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         router = _router(root, settings, input_config)
-        logging.info("[example_gen] reading %s (%s layout; splits: %s)", root, settings.layout,
-                     ", ".join(f"{s.name} <- {s.pattern}" for s in input_config.splits))
+        log.info("reading %s (%s layout; splits: %s)", root, settings.layout,
+                 ", ".join(f"{s.name} <- {s.pattern}" for s in input_config.splits))
 
         listed = pipeline | "ListDataset" >> listing.ListDataset(root)
         routed = (listed[listing.FILES]
@@ -244,10 +246,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             report = _keep_report_of_failed_run(report_dir, examples.uri)
             message = (f"dataset {audit.dataset} ({audit.layout} layout): {failure}. "
                        f"{audit.describe()}. Quarantine report: {report}")
-            logging.error("[example_gen] %s", message)
+            log.error("%s", message)
             raise IngestionError(message)
-        logging.info("[example_gen] %s (%s layout): %s; quarantine report: %s",
-                     audit.dataset, audit.layout, audit.describe(), audit.report)
+        log.info("%s (%s layout): %s; quarantine report: %s",
+                 audit.dataset, audit.layout, audit.describe(), audit.report)
 
 
 def _split_configs(exec_properties: Dict[str, Any]):

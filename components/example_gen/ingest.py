@@ -22,6 +22,8 @@ from apache_beam.io.filesystems import FileSystems
 from components import features
 from components.example_gen import aligned, image_checks, layout, pairing, quarantine, tfrecord_files
 
+log = logging.getLogger(__name__)
+
 EXAMPLES = "examples"
 REJECTED = "rejected"
 RESIZED = "resized"
@@ -117,8 +119,8 @@ class _ReadTwoFolderPair(beam.DoFn):
                 yield _rejected(path, quarantine.SIZE_MISMATCH, f"{mismatch} (data.size_mismatch: reject)", split)
             return
         if mismatch:
-            logging.info("ExampleGen kept pair %s/%s of different sizes (%s); Transform resizes both",
-                         split, pair_id, mismatch)
+            log.debug("ExampleGen kept pair %s/%s of different sizes (%s); Transform resizes both",
+                     split, pair_id, mismatch)
             yield beam.pvalue.TaggedOutput(RESIZED, split)
         yield split, pairing.make_example(pair_id, checked[layout.INPUT_ROLE].encoded,
                                           checked[layout.TARGET_ROLE].encoded)
@@ -224,8 +226,8 @@ class _ReadRecordFile(beam.DoFn):
             yield _rejected(locator, quarantine.SIZE_MISMATCH, f"{mismatch} (data.size_mismatch: reject)", split)
             return
         if mismatch:
-            logging.info("ExampleGen kept record %s (%s) of different sizes (%s); Transform resizes both",
-                         locator, pair_id, mismatch)
+            log.debug("ExampleGen kept record %s (%s) of different sizes (%s); Transform resizes both",
+                     locator, pair_id, mismatch)
             yield beam.pvalue.TaggedOutput(RESIZED, split)
         yield split, pairing.make_example(pair_id, checked[0].encoded, checked[1].encoded)
 

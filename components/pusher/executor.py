@@ -45,6 +45,8 @@ from tfx.utils import io_utils, proto_utils
 from components import typed_settings
 from components.pusher.settings import SECTION, PusherSettings
 
+log = logging.getLogger(__name__)
+
 MODEL_CONFIG_FILE_SETTING = f"{SECTION}.model_config_file"   # named in errors: what the user edits
 
 STAGING_PREFIX = ".staging-"
@@ -62,7 +64,6 @@ LOCK_POLL_S = 0.05
 SAVED_MODEL_FILE = "saved_model.pb"
 KEEP_ALL = sys.maxsize  # model_version_policy { all {} }: TF Serving serves every version, so none is pruned
 PUSHED_MARKER = ".pix2pix-tfx-pushed"  # in each version folder this Pusher published: only those are pruned
-LOG_PREFIX = "[pusher]"
 
 
 class PushConfigError(ValueError):
@@ -142,7 +143,7 @@ def _remove_quietly(path: str) -> None:
         if fileio.exists(path):
             fileio.rmtree(path)
     except (OSError, tf.errors.OpError, filesystem.NotFoundError) as error:
-        logging.warning("%s could not remove %s: %s", LOG_PREFIX, path, error)
+        log.warning("could not remove %s: %s", path, error)
 
 
 def pushed_by_us(version_path: str) -> bool:
@@ -195,8 +196,8 @@ def prune_versions(base_directory: str, keep: int, pinned: Iterable[int] = ()) -
     kept = set(versions[-max(keep, 1):]) | set(pinned)
     foreign = [v for v in versions if v not in kept and not pushed_by_us(os.path.join(base_directory, str(v)))]
     if foreign:
-        logging.warning("%s kept version(s) %s in %s: not published by this Pusher (no %s), so never deleted",
-                        LOG_PREFIX, foreign, base_directory, PUSHED_MARKER)
+        log.warning("kept version(s) %s in %s: not published by this Pusher (no %s), so never deleted",
+                    foreign, base_directory, PUSHED_MARKER)
     doomed = [version for version in versions if version not in kept and version not in foreign]
     for version in doomed:
         fileio.rmtree(os.path.join(base_directory, str(version)))
@@ -274,30 +275,30 @@ class Executor(tfx_pusher_executor.Executor):
         keep, pins = retention(settings, os.path.basename(base.rstrip("/")))
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
-            logging.info("%s the model was not blessed: nothing pushed", LOG_PREFIX)
+            log.info("the model was not blessed: nothing pushed")
             return
         model_path = self.GetModelPath(input_dict)
 
         versions = served_versions(base)
         if versions and same_model(model_path, os.path.join(base, str(versions[-1]))):
             serving_path = os.path.join(base, str(versions[-1]))
-            logging.info("%s this model is already served as version %d: not copied again", LOG_PREFIX, versions[-1])
+            log.info("this model is already served as version %d: not copied again", versions[-1])
         else:
             serving_path = publish_atomically(model_path, base)
-            logging.info("%s published %s", LOG_PREFIX, serving_path)
+            log.info("published %s", serving_path)
         with push_lock(base):
             stale = remove_stale_staging(base, int(time.time()))
             deleted = prune_versions(base, keep, pins)
             present = set(served_versions(base))
         if stale:
-            logging.info("%s removed staging folders of pushes that crashed over %d s ago: %s",
-                         LOG_PREFIX, STALE_STAGING_AGE_S, stale)
+            log.info("removed staging folders of pushes that crashed over %d s ago: %s",
+                     STALE_STAGING_AGE_S, stale)
         if deleted:
-            logging.info("%s kept the newest %d versions and the pinned ones %s, deleted %s",
-                         LOG_PREFIX, keep, sorted(pins), deleted)
+            log.info("kept the newest %d versions and the pinned ones %s, deleted %s",
+                     keep, sorted(pins), deleted)
         for version in sorted(set(pins) - present):
-            logging.warning("%s version %d is pinned (%s) but %s has no such version: TF Serving cannot load it",
-                            LOG_PREFIX, version, pins[version], base)
+            log.warning("version %d is pinned (%s) but %s has no such version: TF Serving cannot load it",
+                        version, pins[version], base)
 
         io_utils.copy_dir(model_path, model_push.uri)  # archive with the artifact, as TFX's Pusher does
         self._MarkPushed(model_push, pushed_destination=serving_path,

@@ -17,7 +17,9 @@ from typing import Callable, List, Optional, Tuple
 import tensorflow as tf
 
 from components.trainer import run_outputs
-from components.trainer.gan_trainer import LOG_PREFIX, Pix2PixGAN
+from components.trainer.gan_trainer import Pix2PixGAN
+
+log = logging.getLogger(__name__)
 
 # tf.train.CheckpointManager's names: checkpoint <prefix>-<step> is <prefix>-<step>.index plus
 # data shards <prefix>-<step>.data-*, and the state file lists the ones it keeps.
@@ -128,24 +130,24 @@ def restore_newest_usable(checkpoint: tf.train.Checkpoint, found: FoundCheckpoin
     """
     state_path = os.path.join(found.directory, CHECKPOINT_STATE)
     if found.state_problem:
-        logging.warning("%s checkpoint state file %s is unusable (%s): looking for the checkpoints on disk",
-                        LOG_PREFIX, state_path, found.state_problem)
+        log.warning("checkpoint state file %s is unusable (%s): looking for the checkpoints on disk",
+                    state_path, found.state_problem)
     restored, unusable = None, []
     for path in found.paths:
         try:
             checkpoint.restore(path).assert_existing_objects_matched()
         except RESTORE_ERRORS as error:
             files = tf.io.gfile.glob(f"{path}.*") or [f"{path}.index"]
-            logging.warning("%s checkpoint %s is unusable (%s: %s); files: %s", LOG_PREFIX, path,
-                            type(error).__name__, str(error).strip(), ", ".join(files))
+            log.warning("checkpoint %s is unusable (%s: %s); files: %s", path,
+                        type(error).__name__, str(error).strip(), ", ".join(files))
             unusable.append(path)
             continue
         restored = path
         break
     if restored is None and (unusable or found.state_problem):
-        logging.warning("%s no usable checkpoint in %s: training starts from scratch", LOG_PREFIX, found.directory)
+        log.warning("no usable checkpoint in %s: training starts from scratch", found.directory)
     elif unusable:
-        logging.warning("%s resuming from the previous checkpoint %s", LOG_PREFIX, restored)
+        log.warning("resuming from the previous checkpoint %s", restored)
     kept = [path for path in reversed(found.paths) if path not in unusable and tf.io.gfile.exists(f"{path}.index")]
     if repair and (unusable or found.state_problem or {os.path.basename(p) for p in kept} != set(found.listed)):
         moved = [name for path in unusable for name in tf.io.gfile.glob(f"{path}.*")]
@@ -170,5 +172,5 @@ def set_aside(directory: str, paths: List[str]) -> None:
     tf.io.gfile.makedirs(destination)
     for path in paths:
         tf.io.gfile.rename(path, os.path.join(destination, os.path.basename(path)), overwrite=True)
-    logging.warning("%s moved %s to %s", LOG_PREFIX, ", ".join(os.path.basename(path) for path in paths),
-                    destination)
+    log.warning("moved %s to %s", ", ".join(os.path.basename(path) for path in paths),
+                destination)

@@ -24,7 +24,8 @@ import tensorflow as tf
 
 from components.trainer import distribution, losses, networks, precision
 
-LOG_PREFIX = "[trainer]"
+log = logging.getLogger(__name__)
+
 
 
 @dataclasses.dataclass
@@ -197,10 +198,9 @@ class CollapseWatch:
         self.streak = self.streak + 1 if d_total < self.threshold else 0
         if self.streak >= self.patience_steps and not self.warned:
             self.warned = True
-            logging.warning(
-                "%s the discriminator is collapsing: D loss < %g for %d steps (step %d). G gets no useful "
+            log.warning("the discriminator is collapsing: D loss < %g for %d steps (step %d). G gets no useful "
                 "gradient; consider a lower trainer.learning_rate, gan_mode: lsgan, or a smaller ndf",
-                LOG_PREFIX, self.threshold, self.streak, step)
+                self.threshold, self.streak, step)
 
 
 def collapse_watch(settings) -> Optional[CollapseWatch]:
@@ -225,8 +225,8 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
     start_step = int(gan.step.numpy())
     start_epoch = min(start_step // steps_per_epoch, total_epochs)
     if start_step:
-        logging.info("%s resuming from checkpoint at step %d (epoch %d/%d)", LOG_PREFIX, start_step,
-                     start_epoch, total_epochs)
+        log.info("resuming from checkpoint at step %d (epoch %d/%d)", start_step,
+                 start_epoch, total_epochs)
     history: List[EpochResult] = []
     distributed = distribution.distribute_dataset(gan.strategy, dataset)  # a new pass per iteration
     for epoch in range(start_epoch, total_epochs):
@@ -265,9 +265,8 @@ def fit(gan: Pix2PixGAN, dataset: tf.data.Dataset, *, steps_per_epoch: int, tota
         # The first epoch includes tracing and filling the cache: too slow to extrapolate.
         eta = (format_duration(estimate_remaining_seconds([r.seconds for r in history], remaining))
                if len(history) > 1 or remaining == 0 else "after the next epoch")
-        logging.info(
-            "%s epoch %d/%d  G %.3f (gan %.3f, L1 %.4f)  D %.3f  lr %.2e  %.1f steps/s  eta %s",
-            LOG_PREFIX, epoch + 1, total_epochs, result.g_total, result.g_gan, result.g_l1,
+        log.info("epoch %d/%d  G %.3f (gan %.3f, L1 %.4f)  D %.3f  lr %.2e  %.1f steps/s  eta %s",
+            epoch + 1, total_epochs, result.g_total, result.g_gan, result.g_l1,
             result.d_total, learning_rate, steps / max(result.seconds, 1e-9), eta)
         last_saved = checkpoint_manager.latest_checkpoint
         if epoch + 1 == total_epochs and not (last_saved and last_saved.endswith(f"-{int(gan.step.numpy())}")):

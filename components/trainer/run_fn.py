@@ -31,6 +31,8 @@ from components.transform.settings import SECTION as TRANSFORM_SECTION
 from components.transform.settings import TransformSettings
 from components.typed_settings import unpack
 
+log = logging.getLogger(__name__)
+
 
 
 def run_fn(fn_args: FnArgs) -> None:
@@ -71,7 +73,7 @@ def run_fn(fn_args: FnArgs) -> None:
     serving = unpack(fn_args.custom_config, SERVING_SECTION, ServingSettings)
     export.export_generator(gan.generator, tft_output, folders.serving_model_dir,
                             max_input_pixels=serving.max_input_pixels, output_size=serving.output_size)
-    logging.info("%s exported the generator to %s", gan_trainer.LOG_PREFIX, folders.serving_model_dir)
+    log.info("exported the generator to %s", folders.serving_model_dir)
     if folders.is_chief:
         checkpoints.archive(folders.work_dir, os.path.join(folders.run_dir, model_run_files.CHECKPOINT_DIR))
     else:

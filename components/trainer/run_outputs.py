@@ -19,7 +19,9 @@ import tensorflow as tf
 from components import features, output_files, visuals
 from components.model_run_files import LATEST_SAMPLES, LOSS_CURVES, LOSS_HISTORY, SAMPLES_DIR, TENSORBOARD_DIR
 from components.trainer.export import to_uint8
-from components.trainer.gan_trainer import LOG_PREFIX, EpochResult
+from components.trainer.gan_trainer import EpochResult
+
+log = logging.getLogger(__name__)
 
 # A history row is an EpochResult: these fields, all of them numbers.
 HISTORY_FIELDS = frozenset(field.name for field in dataclasses.fields(EpochResult))
@@ -102,8 +104,8 @@ def read_history(directory: str, up_to_epoch: int) -> Tuple[List[dict], bool]:
         problem = (f"{bad} of {len(rows)} rows are not epoch rows (the fields {sorted(HISTORY_FIELDS)}, "
                    "finite numbers, epochs in increasing order)")
     if problem:
-        logging.warning("%s loss history %s is damaged (%s): kept the %d whole rows up to epoch %d; the "
-                        "history goes on from there", LOG_PREFIX, path, problem, len(kept), up_to_epoch)
+        log.warning("loss history %s is damaged (%s): kept the %d whole rows up to epoch %d; the "
+                    "history goes on from there", path, problem, len(kept), up_to_epoch)
     return kept, problem is not None
 
 

@@ -5,7 +5,8 @@ import logging
 
 import tensorflow as tf
 
-from components.trainer.gan_trainer import LOG_PREFIX
+log = logging.getLogger(__name__)
+
 
 
 def warm_start_generator(generator: tf.keras.Model, base_model_dir: str) -> None:
@@ -20,4 +21,4 @@ def warm_start_generator(generator: tf.keras.Model, base_model_dir: str) -> None
                          "generator architecture; set trainer.warm_start: false to train from scratch")
     for variable in generator.variables:
         variable.assign(source[variable.name])
-    logging.info("%s warm start: generator initialised from %s", LOG_PREFIX, base_model_dir)
+    log.info("warm start: generator initialised from %s", base_model_dir)
