@@ -1,6 +1,6 @@
 # The image every Vertex AI / Kubeflow pipeline step runs in, and every Dataflow worker too.
 # Build and push it with `make push-image` (the tag is the vertex profile's `image` in pipeline_config.yaml).
-# Versions are the lock's: tests/test_container.py fails when these ARGs and requirements.lock disagree.
+# Versions are the lock's: tests/pipeline/test_container.py fails when these ARGs and requirements.lock disagree.
 ARG TFX_VERSION=1.16.0
 ARG BEAM_VERSION=2.60.0
 ARG PYTHON_VERSION=3.10

@@ -17,7 +17,6 @@ import dataclasses
 import heapq
 import json
 import logging
-import os
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np

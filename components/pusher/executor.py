@@ -31,7 +31,7 @@ import re
 import sys
 import time
 import uuid
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
 import tensorflow as tf
 from google.protobuf import text_format

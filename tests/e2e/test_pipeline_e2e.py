@@ -1,0 +1,174 @@
+"""End to end: `python -m pipeline run` on a tiny config, as a user runs it.
+
+Runs the real TFX components with LocalDagRunner and Beam's DirectRunner on a
+freshly generated tiny dataset, then checks what reached serving_model/ and ML
+Metadata. A second run with impossible thresholds re-uses the cached upstream
+components and must not push.
+"""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from components import features
+from tests.support import images
+from tests.support import paths
+
+pytestmark = pytest.mark.e2e  # runs the whole pipeline (or its compiled tasks) end to end
+
+ROOT = paths.ROOT
+
+
+def run_pipeline(workdir, *overrides, check=True):
+    paths = [f"data.dataset_dir={workdir}/synthetic_facades", f"pipeline.root={workdir}/tfx_root",
+             f"pipeline.metadata_path={workdir}/metadata.sqlite", f"pipeline.report_dir={workdir}/report",
+             f"pipeline.log_dir={workdir}/logs", f"pusher.serving_dir={workdir}/serving_model"]
+    tiny = ["data.synthetic.num_pairs=24", "data.synthetic.image_size=48", "transform.image_size=32",
+            "trainer.ngf=8", "trainer.ndf=8", "trainer.epochs=2", "trainer.epochs_decay=1",
+            "trainer.batch_size=4", "trainer.samples_every_epochs=1", "evaluator.sample_images=2"]
+    command = [sys.executable, "-m", "pipeline", "run", "--config", os.path.join(ROOT, "pipeline_config.yaml")]
+    for setting in paths + tiny + list(overrides):
+        command += ["--set", setting]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        pytest.fail(f"pipeline failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+LENIENT = ["evaluator.thresholds={l1: {statistic: mean, max: 255}, psnr: {statistic: mean, min: 0}}"]
+IMPOSSIBLE = ["evaluator.thresholds={l1: {statistic: mean, max: 0.001}}"]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("e2e")
+    return workdir, run_pipeline(workdir, *LENIENT)
+
+
+def pushed_path(stdout):
+    match = re.search(r"^pushed_model: (.+)$", stdout, re.M)
+    assert match, stdout
+    return match.group(1).strip()
+
+
+def test_a_blessed_model_is_pushed_in_tf_serving_layout(first_run):
+    workdir, result = first_run
+    path = pushed_path(result.stdout)
+    assert "BLESSED" in result.stdout
+    base = os.path.join(str(workdir), "serving_model", "pix2pix")
+    assert os.path.dirname(path.rstrip("/")) == base
+    assert os.path.basename(path.rstrip("/")).isdigit()          # <model_name>/<version>/
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+def test_the_pushed_model_turns_a_png_into_a_png(first_run):
+    model = tf.saved_model.load(pushed_path(first_run[1].stdout))
+    out = model.signatures[features.SERVING_DEFAULT](
+        **{features.SERVING_INPUT_BYTES: tf.constant([images.png(50, 70, seed=3)])})
+    png = out[features.SERVING_OUTPUT_BYTES].numpy()[0]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert tf.io.decode_png(png).shape == (32, 32, 3)
+
+
+def test_the_summary_reports_metrics_baselines_and_a_report(first_run):
+    workdir, result = first_run
+    for name in ("l1", "psnr", "ssim", "identity (output = input)", "mean target image"):
+        assert name in result.stdout
+    report = re.search(r"^report: (.+)$", result.stdout, re.M).group(1)
+    assert os.path.isfile(report) and report.startswith(str(workdir))
+    html = open(report).read()
+    for picture in ("samples.png", "metrics.png", "loss_curves.png"):
+        assert picture in html and os.path.isfile(os.path.join(os.path.dirname(report), picture))
+
+
+def test_training_leaves_checkpoints_curves_and_sample_grids(first_run):
+    run_dir = re.search(r"^training run: (\S+)", first_run[1].stdout, re.M).group(1)
+    for name in ("loss_curves.png", "loss_history.json", "samples_latest.png", "checkpoints", "tensorboard"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    assert sorted(os.listdir(os.path.join(run_dir, "samples"))) == [
+        "epoch_0001.png", "epoch_0002.png", "epoch_0003.png"]
+
+
+def served(workdir):
+    return sorted(os.listdir(os.path.join(str(workdir), "serving_model", "pix2pix")))
+
+
+def test_an_identical_rerun_is_cached_and_publishes_no_new_version(first_run):
+    workdir, first = first_run
+    before = served(workdir)
+    again = run_pipeline(workdir, *LENIENT)
+    assert "BLESSED" in again.stdout and pushed_path(again.stdout) == pushed_path(first.stdout)
+    assert served(workdir) == before
+
+
+def test_a_candidate_passing_absolute_thresholds_but_regressing_is_refused(first_run):
+    workdir, _ = first_run
+    before = served(workdir)
+    # The tiny first model is only slightly better than an untrained one: allow no worsening.
+    untrained = run_pipeline(workdir, *LENIENT, "trainer.epochs=0", "trainer.epochs_decay=0",
+                             "evaluator.regression={l1: {statistic: mean, absolute: 0.0}}")
+    assert "NOT BLESSED" in untrained.stdout
+    assert re.search(r"vs last blessed: l1 mean \S+ <= \S+ \(last blessed \S+\): FAIL", untrained.stdout)
+    assert re.search(r"^pushed_model: none", untrained.stdout, re.M)
+    assert served(workdir) == before
+
+
+def test_a_model_failing_the_thresholds_is_not_pushed(first_run):
+    workdir, first = first_run
+    before = sorted(os.listdir(os.path.join(str(workdir), "serving_model", "pix2pix")))
+    second = run_pipeline(workdir, *IMPOSSIBLE)
+    assert "NOT BLESSED" in second.stdout
+    assert "l1 mean" in second.stdout and "FAIL" in second.stdout
+    assert re.search(r"^pushed_model: none \(the model was not blessed", second.stdout, re.M)
+    assert sorted(os.listdir(os.path.join(str(workdir), "serving_model", "pix2pix"))) == before
+
+
+def test_translate_uses_the_newest_pushed_version(first_run, tmp_path):
+    workdir, _ = first_run
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(images.png(40, 40, seed=1))
+    (tmp_path / "in" / "b.jpg").write_bytes(images.encode(images.random_pixels(20, 30, seed=2), "JPEG"))
+    result = subprocess.run(
+        [sys.executable, "-m", "serving.translate", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+         "--model-dir", os.path.join(str(workdir), "serving_model", "pix2pix")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "b.png"]
+
+
+def test_an_interrupted_trainer_resumes_from_its_last_checkpoint(tmp_path):
+    """Kill the pipeline mid-training, run it again: training continues, not restarts."""
+    settings = ["trainer.epochs=10", "trainer.checkpoint_every_steps=2", *LENIENT]
+    command = [sys.executable, "-m", "pipeline", "run", "--config", os.path.join(ROOT, "pipeline_config.yaml")]
+    paths = [f"data.dataset_dir={tmp_path}/synthetic_facades", f"pipeline.root={tmp_path}/tfx_root",
+             f"pipeline.metadata_path={tmp_path}/metadata.sqlite", f"pipeline.report_dir={tmp_path}/report",
+             f"pipeline.log_dir={tmp_path}/logs", f"pusher.serving_dir={tmp_path}/serving_model"]
+    tiny = ["data.synthetic.num_pairs=24", "data.synthetic.image_size=48", "transform.image_size=32",
+            "trainer.ngf=8", "trainer.ndf=8", "trainer.epochs_decay=0", "trainer.batch_size=4"]
+    for setting in paths + tiny + settings:
+        command += ["--set", setting]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        for line in process.stderr:                        # the console's progress lines
+            if "[trainer] epoch 3/10" in line:
+                break
+        else:
+            pytest.fail("the first run ended before training got under way")
+    finally:
+        os.killpg(process.pid, 9)
+        process.wait(timeout=60)
+    checkpoints = os.path.join(str(tmp_path), "tfx_root", "Trainer", "checkpoints")
+    assert os.listdir(checkpoints), "no checkpoint was written before the kill"
+
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-4000:]
+    resumed = re.search(r"\[trainer\] resuming from checkpoint at step (\d+) \(epoch (\d+)/10\)", second.stderr)
+    assert resumed, second.stderr[-4000:]
+    assert int(resumed.group(1)) >= 2 * 5              # 5 steps per epoch, at least two epochs done
+    assert "[trainer] epoch 1/10" not in second.stderr
+    assert "[trainer] epoch 10/10" in second.stderr
+    assert not os.listdir(checkpoints)                 # archived into the ModelRun once done
