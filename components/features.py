@@ -14,9 +14,12 @@ INPUT_XF = "input"
 TARGET_XF = "target"
 
 # Serving signature names and tensors.
-SERVING_DEFAULT = "serving_default"
+SERVING_DEFAULT = "serving_default"               # deterministic: dropout off, batch norm's moving statistics
+SERVING_STOCHASTIC = "serving_stochastic"         # as the paper tests: dropout on, each image's own statistics
 SERVING_EXAMPLES = "serving_examples"
+SERVING_EXAMPLES_STOCHASTIC = "serving_examples_stochastic"
 TRANSFORM_FEATURES = "transform_features"
 SERVING_INPUT_BYTES = "image_bytes"
 SERVING_OUTPUT_BYTES = "generated_image_bytes"
 SERVING_OUTPUT_PIXELS = "generated_image"  # uint8 [B, H, W, C]
+SERVING_SEED = "seed"                      # int64 scalar of the stochastic signatures: same seed, same image

@@ -31,6 +31,7 @@ DEFAULT_TIMEOUT_S = 30.0
 B64_KEY = "b64"
 INSTANCES_KEY = "instances"
 PREDICTIONS_KEY = "predictions"
+INPUTS_KEY, OUTPUTS_KEY = "inputs", "outputs"   # the columnar format
 SIGNATURE_KEY = "signature_name"
 ERROR_KEY = "error"
 HTTP_BAD_REQUEST = 400
@@ -46,18 +47,29 @@ def predict_url(server: str, model: str, version: Optional[int] = None) -> str:
     return f"{base}/v1/models/{model}" + (f"/versions/{version}" if version is not None else "") + ":predict"
 
 
-def build_predict_body(images: Sequence[bytes], signature: Optional[str] = None) -> bytes:
-    """The JSON body TF Serving's ``:predict`` expects for the ``image_bytes`` signature."""
-    body = {INSTANCES_KEY: [{B64_KEY: base64.b64encode(image).decode("ascii")} for image in images]}
+def build_predict_body(images: Sequence[bytes], signature: Optional[str] = None, seed: Optional[int] = None) -> bytes:
+    """The JSON body TF Serving's ``:predict`` expects for the ``image_bytes`` signatures.
+
+    Without a seed, the row format (one instance per image). With one (``serving_stochastic``),
+    the columnar format: its ``seed`` is a scalar, which no row can carry.
+    """
+    encoded = [{B64_KEY: base64.b64encode(image).decode("ascii")} for image in images]
+    if seed is None:
+        body = {INSTANCES_KEY: encoded}
+    else:
+        body = {INPUTS_KEY: {features.SERVING_INPUT_BYTES: encoded, features.SERVING_SEED: int(seed)}}
     if signature and signature != features.SERVING_DEFAULT:
         body[SIGNATURE_KEY] = signature
     return json.dumps(body).encode("utf-8")
 
 
-def parse_predict_response(payload: bytes, expected: int, endpoint: str) -> List[bytes]:
-    """``{"predictions": [{"b64": ...}, ...]}`` -> PNG bytes, one per request image."""
+def parse_predict_response(payload: bytes, expected: int, endpoint: str, columnar: bool = False) -> List[bytes]:
+    """``{"predictions": [{"b64": ...}, ...]}`` (or, answering a columnar request, ``{"outputs": ...}``)
+    -> PNG bytes, one per request image."""
     try:
-        predictions = json.loads(payload)[PREDICTIONS_KEY]
+        predictions = json.loads(payload)[OUTPUTS_KEY if columnar else PREDICTIONS_KEY]   # the request's format
+        if columnar and isinstance(predictions, dict):   # several outputs: keyed by name
+            predictions = predictions[features.SERVING_OUTPUT_BYTES]
         pngs = []
         for prediction in predictions:
             if isinstance(prediction, dict) and B64_KEY not in prediction:
@@ -89,9 +101,9 @@ class RestPredictClient:
         self.signature = signature
         self.timeout = timeout
 
-    def predict(self, images: Sequence[bytes]) -> List[bytes]:
-        """Generated PNGs for ``images``; a ``ServingError`` subclass when there are none."""
-        request = urllib.request.Request(self.url, data=build_predict_body(images, self.signature),
+    def predict(self, images: Sequence[bytes], seed: Optional[int] = None) -> List[bytes]:
+        """Generated PNGs for ``images`` (``seed``: for ``serving_stochastic``); a ``ServingError`` when there are none."""
+        request = urllib.request.Request(self.url, data=build_predict_body(images, self.signature, seed),
                                          headers={"Content-Type": "application/json"}, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -108,7 +120,7 @@ class RestPredictClient:
             raise self._connection_error(error) from None
         except (http.client.HTTPException, ConnectionError) as error:
             raise ServerFailure(self.url, "connection broken", f"{type(error).__name__}: {error}") from None
-        return parse_predict_response(payload, len(images), self.url)
+        return parse_predict_response(payload, len(images), self.url, columnar=seed is not None)
 
     def _connection_error(self, reason) -> Exception:
         if isinstance(reason, (socket.timeout, TimeoutError)):

@@ -36,7 +36,8 @@ METRICS_FILE = "metrics.json"
 SAMPLE_GRID = "samples.png"
 WORST_GRID = "worst_examples.png"
 METRICS_CHART = "metrics.png"
-CANDIDATE, PREVIOUS = "candidate", "previous"
+CANDIDATE, PREVIOUS, STOCHASTIC = "candidate", "previous", "stochastic"
+STOCHASTIC_SEED = 0   # the candidate's stochastic signature is scored with this seed: the same numbers every run
 CANDIDATE_ROLE, BASELINE_ROLE = "candidate model", "last blessed model (the regression baseline)"
 MIN_EVAL_EXAMPLES = 1
 # Where the eval split's size is decided, named by the empty-split error.
@@ -59,6 +60,7 @@ class EvaluationResult:
     checks: List[dict]
     num_examples: int
     report_path: str
+    candidate_stochastic: Optional[Dict[str, dict]] = None   # shown beside the candidate, never gated
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -139,7 +141,9 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
     fid = FrechetInceptionDistance.from_settings(settings)
 
     # Pass 1: candidate, previous model and identity; sum of targets for the mean image.
-    scores = {name: metrics.MetricAccumulator() for name in (CANDIDATE, PREVIOUS, IDENTITY_BASELINE)}
+    scores = {name: metrics.MetricAccumulator() for name in (CANDIDATE, PREVIOUS, STOCHASTIC, IDENTITY_BASELINE)}
+    # Exports from before the stochastic signature existed are scored deterministically only.
+    stochastic = features.SERVING_EXAMPLES_STOCHASTIC in candidate.signatures
     target_sum, count, rows = None, 0, []
     worst = WorstExamples(settings.worst_images)
     for serialized in batches(files, settings.batch_size):
@@ -148,6 +152,8 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
         pair_ids = _pair_ids(serialized)
         generated = _generate(candidate, serialized)
         score(scores[CANDIDATE], generated, targets)
+        if stochastic:
+            score(scores[STOCHASTIC], _generate_stochastic(candidate, serialized), targets)
         score(scores[IDENTITY_BASELINE], inputs, targets)
         previous_generated = _generate(previous, serialized) if previous else None
         if previous is not None:
@@ -197,6 +203,8 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
     columns = ["input", "generated"] + (["last blessed"] if previous is not None else []) + ["target"]
     grid = visuals.save_image_grid(output_files.join(output_dir, SAMPLE_GRID), rows, columns)
     model_stats = {report.CANDIDATE: candidate_stats}
+    if stochastic:
+        model_stats[report.STOCHASTIC] = scores[STOCHASTIC].result()
     if previous_stats:
         model_stats[report.BASELINE_MODEL] = previous_stats
     extra = {"Metrics": report.write_metrics_png(output_files.join(output_dir, METRICS_CHART), model_stats,
@@ -211,7 +219,7 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
                                       sample_grid_png=grid, extra_images=extra)
     result = EvaluationResult(blessed=blessed, message=message, candidate=candidate_stats, baselines=baselines,
                               baseline_model=previous_stats, checks=checks, num_examples=count,
-                              report_path=report_path)
+                              report_path=report_path, candidate_stochastic=model_stats.get(report.STOCHASTIC))
     output_files.write_text(output_files.join(output_dir, METRICS_FILE), json.dumps(result.as_dict(), indent=1))
     return result
 
@@ -248,4 +256,11 @@ def _pair_ids(serialized: tf.Tensor) -> List[str]:
 
 def _generate(model, serialized: tf.Tensor) -> tf.Tensor:
     pixels = model.signatures[features.SERVING_EXAMPLES](examples=serialized)[features.SERVING_OUTPUT_PIXELS]
+    return tf.cast(pixels, tf.float32)
+
+
+def _generate_stochastic(model, serialized: tf.Tensor) -> tf.Tensor:
+    """The paper's test-time mode (dropout on, each image's own statistics), at a fixed seed."""
+    pixels = model.signatures[features.SERVING_EXAMPLES_STOCHASTIC](
+        examples=serialized, seed=tf.constant(STOCHASTIC_SEED, tf.int64))[features.SERVING_OUTPUT_PIXELS]
     return tf.cast(pixels, tf.float32)

@@ -2,15 +2,24 @@
 
 Signatures (names in components.features):
 * ``serving_default``: ``image_bytes`` (string [-1], encoded PNG, JPEG or BMP of
-  any size) -> ``generated_image_bytes`` (string [-1], encoded PNG at the model
-  size, or at each input's size with ``output_size="input"``). The client sends
-  exactly what it has on disk.
-* ``serving_examples``: serialized raw ``tf.Example`` -> ``generated_image``
-  (uint8 [-1, H, W, C]), for Evaluator, BulkInferrer and InfraValidator.
+  any size) -> ``generated_image_bytes`` (string [-1], encoded PNGs). Each image
+  is translated on its own, by ``serving.inference`` (``inference.py``):
+  ``tiled`` answers at the input's exact width and height from blended
+  overlapping tiles; ``resize`` keeps the aspect (long side at the training size,
+  reflect-padded, never squashed) and answers at that scale, or at the input's
+  size with ``output_size="input"``. The client sends exactly what it has on disk.
+  The generator runs in inference mode (BatchNorm's moving statistics, dropout
+  off): deterministic, the production choice.
+* ``serving_stochastic``: the same, plus ``seed`` (int64): the generator as the
+  paper runs it at test time (dropout on, each image's own statistics;
+  ``stochastic.py``). The same seed gives the same image.
+* ``serving_examples`` (and ``serving_examples_stochastic`` with ``seed``):
+  serialized raw ``tf.Example`` -> ``generated_image`` (uint8 [-1, H, W, C]) at
+  the training size, as Transform made the training inputs; for the Evaluator,
+  BulkInferrer and InfraValidator.
 * ``transform_features``: serialized raw ``tf.Example`` -> the transformed
   features, so evaluation sees targets exactly as training did.
-The generator runs in inference mode: BatchNorm uses its moving statistics and
-dropout is off, so the served model is deterministic.
+Every export carries ``assets.extra/tf_serving_warmup_requests`` (``warmup.py``).
 
 TF Serving exposes every signature (REST ``signature_name``), so all three check
 every image the same way *before* anything is decoded: the size that
@@ -55,6 +64,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import features
+from components.trainer import inference, warmup
+from components.trainer.stochastic import StochasticGenerator
+from components.transform import preprocessing
 
 # A 4096 x 4096 image peaks at ~560 MB while decoded (see the module doc); larger uploads are refused.
 DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
@@ -288,10 +300,13 @@ class GeneratorServingModule(tf.Module):
 
     def __init__(self, generator: tf.keras.Model, tft_output: tft.TFTransformOutput,
                  max_input_pixels: Optional[int] = DEFAULT_MAX_INPUT_PIXELS,
-                 output_size: str = OUTPUT_SIZE_MODEL):
+                 output_size: str = OUTPUT_SIZE_MODEL, inference_mode: str = inference.INFERENCE_RESIZE,
+                 tile_scale: float = 1.0, tile_overlap: float = 0.25):
         super().__init__(name="pix2pix_generator")
         if output_size not in OUTPUT_SIZES:
             raise ValueError(f"output_size: got {output_size!r}; allowed values: {list(OUTPUT_SIZES)}")
+        if inference_mode not in inference.INFERENCE_MODES:
+            raise ValueError(f"inference: got {inference_mode!r}; allowed values: {list(inference.INFERENCE_MODES)}")
         if max_input_pixels is not None and max_input_pixels < 1:
             raise ValueError(f"max_input_pixels: got {max_input_pixels!r}; expected an integer >= 1 or None")
         self.generator = generator
@@ -301,42 +316,75 @@ class GeneratorServingModule(tf.Module):
         self._input_spec = {features.INPUT_IMAGE_KEY: raw_spec[features.INPUT_IMAGE_KEY]}
         self._max_input_pixels = max_input_pixels
         self._output_size = output_size
+        self._inference = inference_mode
+        self._tile_scale = tile_scale
+        self._tile_overlap = tile_overlap
+        _, self._tile, _, self._channels = generator.input_shape
+        # The paper's test-time generator: a clone with the same weight values. Its variables are tracked as a
+        # plain list (saved with the model) rather than as a Keras model, whose per-layer call functions would
+        # capture the per-request seed.
+        self._stochastic = StochasticGenerator(generator)
+        self.stochastic_variables = list(self._stochastic.model.variables)
 
     def _generate_float(self, raw_features) -> tf.Tensor:
         """Raw features -> the generator's [-1, 1] output at the model size."""
         transformed = self.tft_layer(raw_features)
         return self.generator(transformed[features.INPUT_XF], training=False)
 
-    def _generate_pngs(self, image_bytes: tf.Tensor, sizes: tf.Tensor) -> tf.Tensor:
-        """[N] encoded images (N >= 1) and their [N, 2] sizes -> [N] generated PNGs."""
-        # The raw feature's shape comes from the schema (e.g. [1] per example).
-        shape = self._input_spec[features.INPUT_IMAGE_KEY].shape
-        generated = self._generate_float({features.INPUT_IMAGE_KEY: tf.reshape(image_bytes, [-1, *shape])})
-        png = tf.TensorSpec([], tf.string)
-        if self._output_size == OUTPUT_SIZE_INPUT:
-            return tf.map_fn(
-                lambda args: tf.io.encode_png(to_uint8(
-                    tf.image.resize(args[0], tf.cast(args[1], tf.int32), antialias=True))),
-                (generated, sizes), fn_output_signature=png)
-        return tf.map_fn(tf.io.encode_png, to_uint8(generated), fn_output_signature=png)
+    def _translate(self, encoded: tf.Tensor, size: tf.Tensor, generate) -> tf.Tensor:
+        """One encoded image and its [2] size -> the generated PNG, by ``serving.inference``."""
+        image = preprocessing.to_model_range(preprocessing.decode_to_unit_range(encoded, self._channels))
+        image = tf.ensure_shape(image, [None, None, self._channels])
+        if self._inference == inference.INFERENCE_TILED:
+            generated = inference.translate_tiled(generate, image, self._tile, overlap=self._tile_overlap,
+                                                  scale=self._tile_scale)
+        else:
+            generated = inference.translate_resized(generate, image, self._tile)
+            if self._output_size == OUTPUT_SIZE_INPUT:
+                generated = tf.image.resize(generated, tf.cast(size, tf.int32), antialias=True)
+        return tf.io.encode_png(to_uint8(generated))
+
+    def _generate_pngs(self, image_bytes: tf.Tensor, sizes: tf.Tensor, generate) -> tf.Tensor:
+        """[N] encoded images (N >= 1) and their [N, 2] sizes -> [N] generated PNGs, each image on its own."""
+        return tf.map_fn(lambda args: self._translate(args[0], args[1], generate), (image_bytes, sizes),
+                         fn_output_signature=tf.TensorSpec([], tf.string))
+
+    def _deterministic(self, images: tf.Tensor) -> tf.Tensor:
+        return self.generator(images, training=False)
+
+    def _answer(self, image_bytes: tf.Tensor, generate) -> Dict[str, tf.Tensor]:
+        sizes = checked_input_sizes(image_bytes, self._max_input_pixels)
+        with tf.control_dependencies([sizes]):  # nothing is decoded before every check passed
+            image_bytes = tf.identity(image_bytes)
+        # An empty request gets an empty answer (convolutions refuse a batch of 0 on some CPUs).
+        encoded = tf.cond(tf.size(image_bytes) > 0, lambda: self._generate_pngs(image_bytes, sizes, generate),
+                          lambda: tf.constant([], tf.string))
+        return {features.SERVING_OUTPUT_BYTES: encoded}
 
     def _parsed_and_checked(self, examples: tf.Tensor, spec) -> Dict[str, tf.Tensor]:
         return checked_example_images(tf.io.parse_example(examples, spec), self._max_input_pixels)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT_BYTES)])
     def serve_image_bytes(self, image_bytes):
-        sizes = checked_input_sizes(image_bytes, self._max_input_pixels)
-        with tf.control_dependencies([sizes]):  # nothing is decoded before every check passed
-            image_bytes = tf.identity(image_bytes)
-        # An empty request gets an empty answer (convolutions refuse a batch of 0 on some CPUs).
-        encoded = tf.cond(tf.size(image_bytes) > 0, lambda: self._generate_pngs(image_bytes, sizes),
-                          lambda: tf.constant([], tf.string))
-        return {features.SERVING_OUTPUT_BYTES: encoded}
+        return self._answer(image_bytes, self._deterministic)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT_BYTES),
+                                  tf.TensorSpec([], tf.int64, name=features.SERVING_SEED)])
+    def serve_image_bytes_stochastic(self, image_bytes, seed):
+        return self._answer(image_bytes, lambda images: self._stochastic.generate(images, seed))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def serve_examples(self, examples):
         parsed = self._parsed_and_checked(examples, self._input_spec)
         return {features.SERVING_OUTPUT_PIXELS: to_uint8(self._generate_float(parsed))}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT),
+                                  tf.TensorSpec([], tf.int64, name=features.SERVING_SEED)])
+    def serve_examples_stochastic(self, examples, seed):
+        parsed = self._parsed_and_checked(examples, self._input_spec)
+        transformed = self.tft_layer(parsed)
+        return {features.SERVING_OUTPUT_PIXELS: to_uint8(self._stochastic.generate(transformed[features.INPUT_XF],
+                                                                                  seed))}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def transform_features(self, examples):
@@ -345,19 +393,26 @@ class GeneratorServingModule(tf.Module):
     def signatures(self):
         return {
             features.SERVING_DEFAULT: self.serve_image_bytes.get_concrete_function(),
+            features.SERVING_STOCHASTIC: self.serve_image_bytes_stochastic.get_concrete_function(),
             features.SERVING_EXAMPLES: self.serve_examples.get_concrete_function(),
+            features.SERVING_EXAMPLES_STOCHASTIC: self.serve_examples_stochastic.get_concrete_function(),
             features.TRANSFORM_FEATURES: self.transform_features.get_concrete_function(),
         }
 
 
 def export_generator(generator: tf.keras.Model, tft_output: tft.TFTransformOutput, export_dir: str,
                      max_input_pixels: Optional[int] = DEFAULT_MAX_INPUT_PIXELS,
-                     output_size: str = OUTPUT_SIZE_MODEL) -> str:
-    """Writes the SavedModel that the Pusher ships to TF Serving.
+                     output_size: str = OUTPUT_SIZE_MODEL, inference_mode: str = inference.INFERENCE_RESIZE,
+                     tile_scale: float = 1.0, tile_overlap: float = 0.25) -> str:
+    """Writes the SavedModel that the Pusher ships to TF Serving, with its warmup requests.
 
     ``max_input_pixels`` (None: no limit) bounds every image any signature
-    decodes; ``output_size`` ("model" or "input") is ``serving_default``'s output size.
+    decodes; ``inference_mode`` ("resize" or "tiled", see ``inference.py``) with
+    ``tile_scale`` and ``tile_overlap``, and ``output_size`` ("model" or "input",
+    resize only) shape the image signatures' answers.
     """
-    module = GeneratorServingModule(generator, tft_output, max_input_pixels, output_size)
+    module = GeneratorServingModule(generator, tft_output, max_input_pixels, output_size, inference_mode,
+                                    tile_scale, tile_overlap)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
+    warmup.write_warmup_requests(export_dir, image_size=module._tile, channels=module._channels)  # pylint: disable=protected-access
     return export_dir

@@ -72,7 +72,9 @@ def run_fn(fn_args: FnArgs) -> None:
     # Export: the generator with its serving signatures; the last checkpoint into the ModelRun.
     serving = unpack(fn_args.custom_config, SERVING_SECTION, ServingSettings)
     export.export_generator(gan.generator, tft_output, folders.serving_model_dir,
-                            max_input_pixels=serving.max_input_pixels, output_size=serving.output_size)
+                            max_input_pixels=serving.max_input_pixels, output_size=serving.output_size,
+                            inference_mode=serving.inference, tile_scale=serving.tile_scale,
+                            tile_overlap=serving.tile_overlap)
     log.info("exported the generator to %s", folders.serving_model_dir)
     if folders.is_chief:
         checkpoints.archive(folders.work_dir, os.path.join(folders.run_dir, model_run_files.CHECKPOINT_DIR))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal, Optional
 
-from components.trainer import distribution, export, losses, networks, precision
+from components.trainer import distribution, export, inference, losses, networks, precision
 from components.typed_settings import require
 
 SECTION = "trainer"
@@ -92,7 +92,15 @@ class ServingSettings:
 
     max_input_pixels: Optional[int]
     output_size: Literal[export.OUTPUT_SIZES]
+    inference: Literal[inference.INFERENCE_MODES]
+    tile_scale: float
+    tile_overlap: float
 
     def validate(self, key: str) -> None:
         require(self.max_input_pixels is None or self.max_input_pixels >= 1, f"{key}.max_input_pixels",
                 self.max_input_pixels, "an integer >= 1, or null for no limit")
+        require(0.0 < self.tile_scale <= inference.MAX_TILE_SCALE, f"{key}.tile_scale", self.tile_scale,
+                f"a number in (0, {inference.MAX_TILE_SCALE}] (1: native pixels; 0.25: the training images were "
+                "downscaled 4x from photos of this resolution)")
+        require(0.0 <= self.tile_overlap <= inference.MAX_TILE_OVERLAP, f"{key}.tile_overlap", self.tile_overlap,
+                f"a fraction of the tile side in [0, {inference.MAX_TILE_OVERLAP}]")

@@ -17,13 +17,22 @@ from components import features, typed_settings
 SUPPORTED_CHANNELS = (1, 3)   # grayscale or RGB: what tf.io.decode_image gives for every format read
 
 
+def decode_to_unit_range(encoded: tf.Tensor, channels: int) -> tf.Tensor:
+    """One encoded image (scalar string) -> float32 [H, W, channels] in [0, 1], at its own size."""
+    # dtype=float32 maps both 8- and 16-bit images to [0, 1] exactly.
+    return tf.io.decode_image(encoded, channels=channels, dtype=tf.float32, expand_animations=False)
+
+
+def to_model_range(image: tf.Tensor) -> tf.Tensor:
+    """[0, 1] -> [-1, 1], the range of the generator's tanh (values a resize pushed out are clipped first)."""
+    return tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
+
+
 def decode_and_normalize(encoded: tf.Tensor, image_size: int, channels: int) -> tf.Tensor:
     """One encoded image (scalar string) -> float32 [size, size, channels] in [-1, 1]."""
-    # dtype=float32 maps both 8- and 16-bit images to [0, 1] exactly.
-    image = tf.io.decode_image(encoded, channels=channels, dtype=tf.float32, expand_animations=False)
+    image = decode_to_unit_range(encoded, channels)
     image = tf.image.resize(image, [image_size, image_size], method="bilinear", antialias=True)
-    image = tf.clip_by_value(image, 0.0, 1.0)
-    return image * 2.0 - 1.0
+    return to_model_range(image)
 
 
 def _images(encoded_batch: tf.Tensor, image_size: int, channels: int) -> tf.Tensor:

@@ -58,6 +58,10 @@ def test_overrides_are_parsed_as_yaml():
     ("evaluator.thresholds.l1={statistic: median, max: 2}", "evaluator.thresholds.l1.statistic"),
     ("nosuch.key=1", "'nosuch' is not a section"),
     ("trainer.epochs", "expected section.key=value"),
+    ("serving.inference=crop", "serving.inference: got 'crop'; allowed values: ['resize', 'tiled']"),
+    ("serving.tile_scale=2", "serving.tile_scale: got 2.0; expected a number in (0, 1.0]"),
+    ("serving.tile_scale=0", "serving.tile_scale: got 0.0"),
+    ("serving.tile_overlap=0.9", "serving.tile_overlap: got 0.9; expected a fraction of the tile side in [0, 0.5]"),
 ])
 def test_bad_settings_name_the_key_and_what_is_allowed(override, expected):
     with pytest.raises(ConfigError) as error:

@@ -70,7 +70,11 @@ def test_the_pushed_model_turns_a_png_into_a_png(first_run):
         **{features.SERVING_INPUT_BYTES: tf.constant([images.png(50, 70, seed=3)])})
     png = out[features.SERVING_OUTPUT_BYTES].numpy()[0]
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert tf.io.decode_png(png).shape == (32, 32, 3)
+    assert tf.io.decode_png(png).shape == (50, 70, 3)   # serving.inference: tiled answers at the input's size
+    stochastic = model.signatures[features.SERVING_STOCHASTIC](
+        **{features.SERVING_INPUT_BYTES: tf.constant([images.png(50, 70, seed=3)]),
+           features.SERVING_SEED: tf.constant(1, tf.int64)})
+    assert tf.io.decode_png(stochastic[features.SERVING_OUTPUT_BYTES].numpy()[0]).shape == (50, 70, 3)
 
 
 def test_the_summary_reports_metrics_baselines_and_a_report(first_run):

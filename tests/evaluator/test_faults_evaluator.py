@@ -190,3 +190,21 @@ def test_the_fid_regression_rule_compares_with_the_last_blessed_models_own_fid(
                              baseline_model_dir=candidate_export)
     assert same.blessed, same.message
     assert same.baseline_model[metrics.FID]["mean"] == same.candidate[metrics.FID]["mean"]
+
+
+def test_the_paper_s_stochastic_mode_is_scored_beside_the_candidate_and_never_gated(
+        candidate_export, eval_pattern, tmp_path):
+    """Issue #14: the report shows what the paper's test mode (dropout on) costs or gains; the gate stays on
+    the deterministic serving_default the users get."""
+    result = evaluation.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation"),
+                                 settings_with("evaluator.regression={}"))
+    assert result.candidate_stochastic is not None
+    assert set(result.candidate_stochastic) >= {metrics.L1, metrics.PSNR, metrics.SSIM}
+    assert result.candidate_stochastic[metrics.L1]["mean"] != result.candidate[metrics.L1]["mean"]
+    assert all(check["value"] in [stats[check["statistic"]] for stats in result.candidate.values()]
+               for check in result.checks)   # every checked value is the deterministic candidate's
+    page = open(result.report_path, encoding="utf-8").read()
+    assert "Candidate, stochastic" in page and "not gated" in page
+    again = evaluation.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation2"),
+                                settings_with("evaluator.regression={}"))
+    assert again.candidate_stochastic == result.candidate_stochastic   # a fixed seed: the same numbers every run

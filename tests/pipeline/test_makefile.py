@@ -29,3 +29,8 @@ def test_compile_vertex_writes_the_documented_file():
     assert result.returncode == 0
     assert "-m pipeline compile --config pipeline_config.yaml --profile vertex --output build/pix2pix_pipeline.json" \
         in result.stdout
+
+
+def test_demo_serves_the_newest_pushed_model():
+    result = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "-m serving.demo" in result.stdout

@@ -43,7 +43,8 @@ def test_the_client_gets_what_the_model_gives_locally(target, local):
     with grpc_client.GrpcPredictClient(target, MODEL_NAME) as stub:
         pngs = stub.predict(sent)
     assert pngs == local.translate(sent)
-    assert [tf.io.decode_png(png).shape for png in pngs] == [(TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3)] * 3
+    assert [tuple(tf.io.decode_png(png).shape) for png in pngs] == [
+        (*images.model_scale_shape(h, w, TINY_IMAGE_SIZE), 3) for h, w in ((40, 24), (9, 13), (5, 30))]
 
 
 def test_a_version_that_is_not_served_is_not_found(target):

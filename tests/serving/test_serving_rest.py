@@ -1,6 +1,7 @@
 """REST: the request body TF Serving receives, decoded by its JSON rules, and the client against a server double."""
 import base64
 import json
+import os
 import time
 
 import numpy as np
@@ -54,8 +55,9 @@ def test_the_client_body_decodes_by_tf_serving_rules_into_the_signature_input(mo
     _, outputs = model_server.predict(MODEL_NAME, None, signature, inputs)
     response = json.loads(encode_rest_predict_response(outputs))
     assert [set(item) for item in response["predictions"]] == [{"b64"}, {"b64"}]  # "_bytes" output -> base64
-    for item in response["predictions"]:
-        assert _png_shape(base64.b64decode(item["b64"])) == (TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3)
+    for item, encoded in zip(response["predictions"], sent):
+        height, width = tf.io.decode_image(encoded).shape[:2]
+        assert _png_shape(base64.b64decode(item["b64"])) == (*images.model_scale_shape(height, width, TINY_IMAGE_SIZE), 3)
 
 
 def test_the_readme_curl_body_and_a_named_columnar_body_are_the_same_request(model_server):
@@ -104,7 +106,8 @@ def test_the_client_gets_what_the_model_gives_locally(rest, local):
     sent = [images.png(40, 24, seed=1), images.encode(images.random_pixels(9, 13, seed=2), "JPEG")]
     pngs = rest_client.RestPredictClient(rest, MODEL_NAME).predict(sent)
     assert pngs == local.translate(sent)
-    assert [_png_shape(png) for png in pngs] == [(TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3)] * 2
+    assert [_png_shape(png) for png in pngs] == [(*images.model_scale_shape(h, w, TINY_IMAGE_SIZE), 3)
+                                                 for h, w in ((40, 24), (9, 13))]
 
 
 def test_a_version_that_is_served_works_and_one_that_is_not_is_a_404(rest):
@@ -199,3 +202,17 @@ def test_a_multi_output_response_is_read_by_output_name():
     png = images.png()
     outputs = {features.SERVING_OUTPUT_BYTES: np.array([png], dtype=object), "score": np.array([0.5])}
     assert rest_client.parse_predict_response(encode_rest_predict_response(outputs), 1, "http://x") == [png]
+
+
+def test_the_stochastic_signature_over_rest_takes_a_seed_in_the_columnar_format(rest, model_base):
+    """serving_stochastic's seed is a scalar: the client sends {"inputs": {...}} and reads {"outputs": [...]}."""
+    sent = [images.png(20, 12, seed=4)]
+    body = json.loads(rest_client.build_predict_body(sent, features.SERVING_STOCHASTIC, seed=5))
+    assert body["signature_name"] == features.SERVING_STOCHASTIC and body["inputs"][features.SERVING_SEED] == 5
+    client = rest_client.RestPredictClient(rest, MODEL_NAME, signature=features.SERVING_STOCHASTIC)
+    first, again, other = client.predict(sent, seed=5), client.predict(sent, seed=5), client.predict(sent, seed=6)
+    model = tf.saved_model.load(os.path.join(model_base, str(VERSION)))
+    local = model.signatures[features.SERVING_STOCHASTIC](image_bytes=tf.constant(sent),
+                                                         seed=tf.constant(5, tf.int64))
+    assert first == again == [local[features.SERVING_OUTPUT_BYTES].numpy()[0]]
+    assert other != first

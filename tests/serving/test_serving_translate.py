@@ -53,7 +53,9 @@ def test_a_folder_of_mixed_formats_and_sizes_with_the_newest_version(model_base,
 def test_version_picks_that_version(model_base, inputs, tmp_path):
     assert translate.main([str(inputs), "--output", str(tmp_path / "out"), "--model-dir", model_base,
                            "--version", str(MODEL_SIZE_VERSION), "--no-progress"]) == translate.EXIT_OK
-    assert set(_shapes(tmp_path / "out").values()) == {(TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)}
+    expected = {os.path.splitext(name)[0] + ".png": images.model_scale_shape(*shape, TINY_IMAGE_SIZE)
+                for name, shape in SHAPES.items()}
+    assert _shapes(tmp_path / "out") == expected  # the model's scale, the aspect of each input
 
 
 def test_results_match_the_model_one_image_at_a_time_whatever_the_batch_size(model_base, inputs, tmp_path):

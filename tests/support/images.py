@@ -22,6 +22,12 @@ def png(height: int = 8, width: int = 8, seed: int = 0) -> bytes:
     return encode(random_pixels(height, width, seed=seed))
 
 
+def model_scale_shape(height: int, width: int, model_size: int) -> tuple:
+    """(h, w) of a resize-mode answer: the long side at the model size, the aspect kept (never squashed)."""
+    longest = max(height, width)
+    return max(1, round(model_size * height / longest)), max(1, round(model_size * width / longest))
+
+
 def write_two_folder_dataset(root, stems, size: int = 8, fmt: str = "PNG", ext: str = ".png"):
     """``root/input/<stem><ext>`` and ``root/target/<stem><ext>`` for each stem."""
     for role in ("input", "target"):

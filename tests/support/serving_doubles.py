@@ -254,9 +254,13 @@ def _json_value(value, as_b64: bool):
     return item
 
 
-def encode_rest_predict_response(outputs: Dict[str, np.ndarray]) -> bytes:
-    """Output arrays -> TF Serving's row-format ``{"predictions": [...]}``."""
+def encode_rest_predict_response(outputs: Dict[str, np.ndarray], columnar: bool = False) -> bytes:
+    """Output arrays -> TF Serving's row-format ``{"predictions": [...]}``, or, answering a columnar
+    request, ``{"outputs": ...}`` (the one output's values, or a mapping of them by name)."""
     as_b64 = {name: value.dtype == object and name.endswith(BYTES_SUFFIX) for name, value in outputs.items()}
+    if columnar:
+        columns = {name: [_json_value(item, as_b64[name]) for item in value] for name, value in outputs.items()}
+        return json.dumps({"outputs": next(iter(columns.values())) if len(columns) == 1 else columns}).encode("utf-8")
     batch = {len(value) for value in outputs.values()}
     if len(batch) != 1:
         raise ServingStatus("INVALID_ARGUMENT", "Tensor name: has inconsistent batch size")
@@ -281,7 +285,7 @@ class _RestHandler(BaseHTTPRequestHandler):
             inputs = decode_rest_predict_request(body, self.server.model_server.input_dtypes(name, version,
                                                                                                signature_name))
             _, outputs = self.server.model_server.predict(name, version, signature_name, inputs)
-            self._reply(200, encode_rest_predict_response(outputs))
+            self._reply(200, encode_rest_predict_response(outputs, columnar="inputs" in _rest_document(body)))
         except ServingStatus as error:
             self._reply(HTTP_STATUS.get(error.code, 500), json.dumps({"error": error.message}).encode("utf-8"))
         except Exception as error:  # a bug in the double: answer like TF Serving's INTERNAL, not a dropped socket

@@ -64,8 +64,12 @@ def test_serving_default_turns_images_of_any_size_and_format_into_pngs(serve):
                 _encoded(7, 30, "BMP", seed=4)]
     pngs = serve(requests)
     assert len(pngs) == len(requests)
-    for data in pngs:
-        assert _decode_png(data).shape == (TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3)
+    for sent, data in zip(requests, pngs):
+        # At the training scale with the aspect kept (long side = the model size), never squashed to a square.
+        width, height = Image.open(io.BytesIO(sent)).size
+        longest = max(width, height)
+        expected = (max(1, round(TINY_IMAGE_SIZE * height / longest)), max(1, round(TINY_IMAGE_SIZE * width / longest)))
+        assert _decode_png(data).shape == (*expected, 3)
 
 
 def test_a_batch_mixing_sizes_gives_each_image_what_it_gives_alone(serve):
