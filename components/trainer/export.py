@@ -58,13 +58,13 @@ pixels than the limit. TF Serving returns that text as the REST ``error`` (HTTP
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import features
-from components.trainer import inference, warmup
+from components.trainer import inference, tflite_export, warmup
 from components.trainer.stochastic import StochasticGenerator
 from components.transform import preprocessing
 
@@ -76,6 +76,8 @@ OUTPUT_SIZE_INPUT = "input"
 OUTPUT_SIZES = (OUTPUT_SIZE_MODEL, OUTPUT_SIZE_INPUT)
 
 SUPPORTED_FORMATS = "PNG, JPEG or BMP"
+# The saved object's attribute holding the generator's variables (warm starts read the blessed weights from it).
+GENERATOR_VARIABLES = "generator_variables"
 EXAMPLES_INPUT = "examples"       # the examples signatures' input, as their errors name it
 # Magic bytes, as TF's decoder classifies them, and the bytes each header check needs.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -295,6 +297,13 @@ def checked_example_images(parsed: Dict[str, tf.Tensor], max_pixels: Optional[in
         return {key: tf.identity(value) for key, value in parsed.items()}
 
 
+class _Untracked:
+    """Holds a model out of tf.Module's dependency tracking (its variables are tracked on their own)."""
+
+    def __init__(self, model: tf.keras.Model):
+        self.model = model
+
+
 class GeneratorServingModule(tf.Module):
     """Holds the generator and the Transform layer so both are saved together."""
 
@@ -309,7 +318,10 @@ class GeneratorServingModule(tf.Module):
             raise ValueError(f"inference: got {inference_mode!r}; allowed values: {list(inference.INFERENCE_MODES)}")
         if max_input_pixels is not None and max_input_pixels < 1:
             raise ValueError(f"max_input_pixels: got {max_input_pixels!r}; expected an integer >= 1 or None")
-        self.generator = generator
+        # The generator is called through a plain holder and only its variables are tracked: saving a tracked
+        # Keras model would also trace and write every layer's call functions (most of the export's time).
+        self._deterministic_generator = _Untracked(generator)
+        setattr(self, GENERATOR_VARIABLES, list(generator.variables))
         self.tft_layer = tft_output.transform_features_layer()
         raw_spec = tft_output.raw_feature_spec()
         self._raw_spec = raw_spec
@@ -329,7 +341,7 @@ class GeneratorServingModule(tf.Module):
     def _generate_float(self, raw_features) -> tf.Tensor:
         """Raw features -> the generator's [-1, 1] output at the model size."""
         transformed = self.tft_layer(raw_features)
-        return self.generator(transformed[features.INPUT_XF], training=False)
+        return self._deterministic_generator.model(transformed[features.INPUT_XF], training=False)
 
     def _translate(self, encoded: tf.Tensor, size: tf.Tensor, generate) -> tf.Tensor:
         """One encoded image and its [2] size -> the generated PNG, by ``serving.inference``."""
@@ -350,7 +362,7 @@ class GeneratorServingModule(tf.Module):
                          fn_output_signature=tf.TensorSpec([], tf.string))
 
     def _deterministic(self, images: tf.Tensor) -> tf.Tensor:
-        return self.generator(images, training=False)
+        return self._deterministic_generator.model(images, training=False)
 
     def _answer(self, image_bytes: tf.Tensor, generate) -> Dict[str, tf.Tensor]:
         sizes = checked_input_sizes(image_bytes, self._max_input_pixels)
@@ -392,27 +404,32 @@ class GeneratorServingModule(tf.Module):
 
     def signatures(self):
         return {
-            features.SERVING_DEFAULT: self.serve_image_bytes.get_concrete_function(),
-            features.SERVING_STOCHASTIC: self.serve_image_bytes_stochastic.get_concrete_function(),
-            features.SERVING_EXAMPLES: self.serve_examples.get_concrete_function(),
-            features.SERVING_EXAMPLES_STOCHASTIC: self.serve_examples_stochastic.get_concrete_function(),
-            features.TRANSFORM_FEATURES: self.transform_features.get_concrete_function(),
+            features.SERVING_DEFAULT: self.serve_image_bytes,
+            features.SERVING_STOCHASTIC: self.serve_image_bytes_stochastic,
+            features.SERVING_EXAMPLES: self.serve_examples,
+            features.SERVING_EXAMPLES_STOCHASTIC: self.serve_examples_stochastic,
+            features.TRANSFORM_FEATURES: self.transform_features,
         }
 
 
 def export_generator(generator: tf.keras.Model, tft_output: tft.TFTransformOutput, export_dir: str,
                      max_input_pixels: Optional[int] = DEFAULT_MAX_INPUT_PIXELS,
                      output_size: str = OUTPUT_SIZE_MODEL, inference_mode: str = inference.INFERENCE_RESIZE,
-                     tile_scale: float = 1.0, tile_overlap: float = 0.25) -> str:
+                     tile_scale: float = 1.0, tile_overlap: float = 0.25,
+                     tflite_variants: Sequence[str] = ()) -> str:
     """Writes the SavedModel that the Pusher ships to TF Serving, with its warmup requests.
 
     ``max_input_pixels`` (None: no limit) bounds every image any signature
     decodes; ``inference_mode`` ("resize" or "tiled", see ``inference.py``) with
     ``tile_scale`` and ``tile_overlap``, and ``output_size`` ("model" or "input",
-    resize only) shape the image signatures' answers.
+    resize only) shape the image signatures' answers. ``tflite_variants`` (see
+    ``tflite_export.py``) adds TFLite copies of the generator under
+    ``assets.extra/tflite/``, which TF Serving ignores and the Pusher ships.
     """
+    tflite_variants = tflite_export.check_variants(tflite_variants)  # a bad name fails before the slow save
     module = GeneratorServingModule(generator, tft_output, max_input_pixels, output_size, inference_mode,
                                     tile_scale, tile_overlap)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
     warmup.write_warmup_requests(export_dir, image_size=module._tile, channels=module._channels)  # pylint: disable=protected-access
+    tflite_export.write_tflite_models(generator, export_dir, tflite_variants)
     return export_dir

@@ -5,8 +5,9 @@ import logging
 
 import tensorflow as tf
 
-log = logging.getLogger(__name__)
+from components.trainer import export
 
+log = logging.getLogger(__name__)
 
 
 def warm_start_generator(generator: tf.keras.Model, base_model_dir: str) -> None:
@@ -14,7 +15,10 @@ def warm_start_generator(generator: tf.keras.Model, base_model_dir: str) -> None
     from tfx.utils import path_utils
 
     loaded = tf.saved_model.load(path_utils.serving_model_path(base_model_dir))
-    source = {v.name: v for v in getattr(getattr(loaded, "generator", None), "variables", [])}
+    saved = getattr(loaded, export.GENERATOR_VARIABLES, None)
+    if saved is None:  # exported before the generator's variables were saved on their own
+        saved = getattr(getattr(loaded, "generator", None), "variables", [])
+    source = {v.name: v for v in saved}
     if sorted(source) != sorted(v.name for v in generator.variables) or any(
             source[v.name].shape != v.shape for v in generator.variables):
         raise ValueError(f"trainer.warm_start: the last blessed model at {base_model_dir} has a different "
