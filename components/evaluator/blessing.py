@@ -4,24 +4,69 @@ Pure functions over metric statistics, so the rule is tested without a model.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from components.evaluator import baselines as trivial, metrics
+
+# A check's ``kind``: a fixed bound, a bound derived from a trivial baseline, or vs the last blessed model.
+ABSOLUTE, RELATIVE, REGRESSION = "absolute", "relative", "regression"
+PERCENT = 100.0
 
 
-def check_thresholds(stats: Mapping[str, Mapping[str, float]], thresholds: Mapping) -> List[dict]:
+def check_thresholds(stats: Mapping[str, Mapping[str, float]], thresholds: Mapping,
+                     baselines: Optional[Mapping[str, Mapping[str, Mapping[str, float]]]] = None,
+                     higher_is_better: Mapping[str, bool] = metrics.HIGHER_IS_BETTER) -> List[dict]:
     """One check per configured threshold: ``stats[metric][statistic]`` vs its bound.
 
-    A metric that was not computed (e.g. MS-SSIM on images too small for it)
-    fails its check rather than passing silently.
+    ``baselines`` are the trivial baselines' stats by display name (as the
+    Evaluator reports them); a relative rule's bound is derived from its
+    baseline's same statistic. A metric that was not computed (e.g. MS-SSIM on
+    images too small for it), on the candidate or on the baseline, fails its
+    check rather than passing silently.
     """
     checks = []
     for metric, threshold in sorted(thresholds.items()):
-        bound, op = (threshold.min, ">=") if threshold.min is not None else (threshold.max, "<=")
         value = stats.get(metric, {}).get(threshold.statistic)
-        passed = value is not None and (value >= bound if op == ">=" else value <= bound)
-        checks.append({"metric": metric, "statistic": threshold.statistic, "op": op,
-                       "threshold": float(bound), "value": None if value is None else float(value),
-                       "passed": bool(passed), "kind": "absolute"})
+        if threshold.is_relative:
+            check = _relative_check(metric, threshold, baselines or {}, higher_is_better[metric])
+        else:
+            bound, op = (threshold.min, ">=") if threshold.min is not None else (threshold.max, "<=")
+            check = {"metric": metric, "statistic": threshold.statistic, "op": op, "threshold": float(bound),
+                     "kind": ABSOLUTE}
+        bound = check["threshold"]
+        passed = value is not None and bound is not None and (
+            value >= bound if check["op"] == ">=" else value <= bound)
+        checks.append({**check, "value": None if value is None else float(value), "passed": bool(passed)})
     return checks
+
+
+def _relative_check(metric: str, threshold, baselines: Mapping, higher: bool) -> dict:
+    """The bound of a relative rule: the baseline's value moved towards "better" by the larger margin.
+
+    Both margins set, both must hold, so the larger of ``margin`` and
+    ``relative_margin * |baseline|`` wins; no baseline value, no bound.
+    """
+    name = trivial.DISPLAY_NAMES[threshold.baseline]
+    base = baselines.get(name, {}).get(metric, {}).get(threshold.statistic)
+    bound = None
+    if base is not None:
+        margins = [m for m in (threshold.margin, None if threshold.relative_margin is None
+                               else threshold.relative_margin * abs(base)) if m is not None]
+        bound = base + max(margins) if higher else base - max(margins)
+    return {"metric": metric, "statistic": threshold.statistic, "op": ">=" if higher else "<=",
+            "threshold": None if bound is None else float(bound), "kind": RELATIVE,
+            "baseline": None if base is None else float(base), "baseline_name": name,
+            "margin": threshold.margin, "relative_margin": threshold.relative_margin}
+
+
+def margin_text(check: dict) -> str:
+    """How much better than its baseline a relative check asks for, e.g. ``25 % better``."""
+    parts = []
+    if check.get("margin") is not None:
+        parts.append(f"better by {check['margin']:g}")
+    if check.get("relative_margin") is not None:
+        parts.append(f"{check['relative_margin'] * PERCENT:g} % better")
+    return " and ".join(parts)
 
 
 def check_regression(candidate: Mapping[str, Mapping[str, float]], baseline: Mapping[str, Mapping[str, float]],
@@ -47,16 +92,22 @@ def check_regression(candidate: Mapping[str, Mapping[str, float]], baseline: Map
                        "threshold": None if bound is None else float(bound),
                        "value": None if value is None else float(value),
                        "baseline": None if base is None else float(base),
-                       "passed": bool(passed), "kind": "regression"})
+                       "passed": bool(passed), "kind": REGRESSION})
     return checks
 
 
 def describe_check(check: dict) -> str:
+    """One line per check, with the numbers its bound came from."""
     value = "n/a" if check["value"] is None else f"{check['value']:.4g}"
     bound = "n/a" if check["threshold"] is None else f"{check['threshold']:.4g}"
     verdict = "pass" if check["passed"] else "FAIL"
-    against = f" (last blessed {check['baseline']:.4g})" if check.get("baseline") is not None else ""
-    prefix = "vs last blessed: " if check["kind"] == "regression" else ""
+    base = "n/a" if check.get("baseline") is None else f"{check['baseline']:.4g}"
+    against, prefix = "", ""
+    if check["kind"] == REGRESSION:
+        prefix = "vs last blessed: "
+        against = f" (last blessed {base})" if check.get("baseline") is not None else ""
+    elif check["kind"] == RELATIVE:
+        against = f" ({check['baseline_name']} {base}, {margin_text(check)})"
     return f"{prefix}{check['metric']} {check['statistic']} {value} {check['op']} {bound}{against}: {verdict}"
 
 

@@ -27,6 +27,9 @@ def test_exponent_notation_is_a_number(override, value):
     ("evaluator.thresholds.psnr={statistic: mean, min: -.inf}", "evaluator.thresholds.psnr.min"),
     ("evaluator.thresholds.ssim={statistic: mean, min: .nan}", "evaluator.thresholds.ssim.min"),
     ("evaluator.regression.l1={statistic: mean, absolute: .inf}", "evaluator.regression.l1.absolute"),
+    ("evaluator.thresholds.psnr={statistic: mean, baseline: mean_target, margin: .inf}",
+     "evaluator.thresholds.psnr.margin"),
+    ("evaluator.thresholds.l1.relative_margin=.nan", "evaluator.thresholds.l1.relative_margin"),
     ("trainer.lambda_l1=.nan", "trainer.lambda_l1"),
 ])
 def test_infinite_or_nan_numbers_are_refused(override, key):
@@ -68,6 +71,9 @@ def test_a_fid_gate_without_inception_weights_is_refused_at_load(override):
     ("evaluator.thresholds.l1={statistic: mean, max: -1}", "evaluator.thresholds.l1.max"),
     ("evaluator.thresholds.psnr={statistic: mean, min: 1e300}", "evaluator.thresholds.psnr.min"),
     ("evaluator.thresholds.ms_ssim={statistic: p10, min: 1.5}", "evaluator.thresholds.ms_ssim.min"),
+    ("evaluator.thresholds.l1.relative_margin=1", "evaluator.thresholds.l1.relative_margin"),
+    ("evaluator.thresholds.psnr.margin=101", "evaluator.thresholds.psnr.margin"),
+    ("evaluator.thresholds.ssim={statistic: mean, baseline: identity, margin: 2.01}", "evaluator.thresholds.ssim.margin"),
 ])
 def test_a_threshold_no_model_could_pass_is_refused(override, key):
     with pytest.raises(ConfigError, match=rf"{key}: got .*so the gate could never pass"):
