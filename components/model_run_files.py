@@ -9,3 +9,4 @@ LATEST_SAMPLES = "samples_latest.png"
 LOSS_CURVES = "loss_curves.png"
 LOSS_HISTORY = "loss_history.json"
 CHECKPOINT_DIR = "checkpoints"           # the finished run's last checkpoint (and any set aside as unusable)
+TRAINING_SUMMARY = "training.json"          # which epoch was exported and why (validation.write_summary)

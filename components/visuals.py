@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import textwrap
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -66,14 +66,28 @@ def save_image_grid(output_path, rows: Sequence[Tuple[str, List[np.ndarray]]],
     return _save(fig, output_path)
 
 
-def save_loss_curves(output_path, history: Sequence[Dict[str, float]]) -> str:
-    """One panel per network: per-epoch mean losses from the training history."""
+def save_loss_curves(output_path, history: Sequence[Dict[str, float]], validation_key: str = "validation",
+                     best_epoch: Optional[int] = None) -> str:
+    """One panel per network from the per-epoch mean losses, and one per validation metric (G in inference
+    mode on the validation split) when the history has them, the best epoch marked."""
     epochs = [row["epoch"] for row in history]
-    fig = Figure(figsize=(4.5 * len(LOSS_PANELS), 3.4), dpi=FIGURE_DPI, layout="constrained")
-    for ax, (title, keys) in zip(fig.subplots(1, len(LOSS_PANELS), squeeze=False)[0], LOSS_PANELS):
+    validated = [row for row in history if row.get(validation_key)]
+    metric_keys = sorted({key for row in validated for key in row[validation_key]}) if validated else []
+    panels = len(LOSS_PANELS) + len(metric_keys)
+    fig = Figure(figsize=(4.5 * panels, 3.4), dpi=FIGURE_DPI, layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    for ax, (title, keys) in zip(axes, LOSS_PANELS):
         for key in keys:
             ax.plot(epochs, [row[key] for row in history], marker="o", markersize=2, label=key)
         ax.set_title(title)
+    for ax, key in zip(axes[len(LOSS_PANELS):], metric_keys):
+        rows = [row for row in validated if key in row[validation_key]]
+        ax.plot([row["epoch"] for row in rows], [row[validation_key][key] for row in rows], marker="o",
+                markersize=3, color="#2a7", label=key)
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="#c33", linestyle="--", linewidth=1, label=f"exported (epoch {best_epoch})")
+        ax.set_title(f"validation {key}")
+    for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

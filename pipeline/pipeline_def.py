@@ -19,7 +19,7 @@ from components import features
 from components.evaluator.component import ImageQualityEvaluator
 from components.example_gen.component import create_paired_image_example_gen
 from components.pusher.component import AtomicPusher
-from components.trainer.settings import CHECKPOINT_ROOT
+from components.trainer.settings import CHECKPOINT_ROOT, GATE_SPLIT
 from components.typed_settings import pack
 from pipeline.config import Config
 
@@ -31,7 +31,8 @@ def create_pipeline(config: Config, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
     """Paired images -> Examples -> stats/schema -> Transform -> GAN -> gate -> push."""
     config = config.with_resolved_paths()  # components run elsewhere: every path absolute or a URI
-    # Splits: train/ val/ test/ folders (val/ -> "eval"), or a hash of the pair id.
+    # Splits: train/ val/ test/ folders (val/ -> "eval"), or a hash of the pair id. The Trainer trains on
+    # "train" and selects its best epoch on "eval"; the Evaluator gates on "test" (else "eval", see gate_split).
     example_gen = create_paired_image_example_gen(custom_config=pack(data=config.data.example_gen_settings()))
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -61,7 +62,8 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=pack(trainer=config.trainer, transform=config.transform, serving=config.serving,
-                           **{CHECKPOINT_ROOT: f"{config.pipeline.root}/Trainer/checkpoints"}))
+                           **{CHECKPOINT_ROOT: f"{config.pipeline.root}/Trainer/checkpoints",
+                              GATE_SPLIT: config.data.gate_split()}))
 
     evaluator = ImageQualityEvaluator(
         examples=example_gen.outputs["examples"],

@@ -53,6 +53,10 @@ class RunSummary:
             out.append(f"training run: {self.model_run_uri} ({model_run_files.LOSS_CURVES}, "
                        f"{model_run_files.SAMPLES_DIR}/, {model_run_files.TENSORBOARD_DIR}/)")
         out.extend(_metric_table(self.metrics))
+        training = self.metrics.get("training") if self.metrics else None
+        if training:
+            out.append(f"exported epoch: {training.get('exported_epoch')} of {training.get('total_epochs')} "
+                       f"({training.get('reason')})")
         verdict = {True: "BLESSED", False: "NOT BLESSED", None: "unknown (no blessing recorded)"}[self.blessed]
         out.append(f"blessing: {verdict}: {self.blessing_message}")
         if self.pushed_model:
@@ -71,7 +75,7 @@ def _metric_table(metrics: Dict) -> List[str]:
     if metrics.get("baseline_model"):
         columns.append(("last blessed", metrics["baseline_model"]))
     columns += [(name, stats) for name, stats in (metrics.get("baselines") or {}).items()]
-    out = [f"eval metrics on {metrics.get('num_examples', '?')} examples (mean):",
+    out = [f"{metrics.get('split', 'eval')} metrics on {metrics.get('num_examples', '?')} examples (mean):",
            "  " + f"{'metric':<8}" + "".join(f"{name[:26]:>28}" for name, _ in columns)]
     for metric in SUMMARY_METRICS:
         cells = "".join(f"{stats.get(metric, {}).get('mean', float('nan')):>28.4f}" for _, stats in columns)

@@ -4,7 +4,7 @@ The candidate is run exactly as it will be served (its ``serving_examples``
 signature, 8-bit output) and compared with the targets as training saw them
 (its ``transform_features`` signature). Two trivial predictors are scored on the
 same examples so every number has a reference: ``output = input`` and
-``output = mean target image``. When a previously blessed model exists it is
+``output = mean target image``; relative thresholds take their bounds from them. When a previously blessed model exists it is
 scored too (FID included) and shown beside the candidate.
 
 It fails closed: an empty eval split, a model whose files are gone, or a gate on
@@ -25,13 +25,12 @@ from google.protobuf import message as protobuf_message
 
 from components import features, output_files, visuals
 from components.evaluator import blessing, fid as fid_metric, metrics, report
+from components.evaluator.baselines import IDENTITY_BASELINE, MEAN_TARGET_BASELINE
 from components.evaluator.fid import FrechetInceptionDistance
 from components.evaluator.settings import SECTION, EvaluatorSettings
 
 log = logging.getLogger(__name__)
 
-IDENTITY_BASELINE = "identity (output = input)"
-MEAN_TARGET_BASELINE = "mean target image"
 METRICS_FILE = "metrics.json"
 SAMPLE_GRID = "samples.png"
 WORST_GRID = "worst_examples.png"
@@ -61,21 +60,11 @@ class EvaluationResult:
     num_examples: int
     report_path: str
     candidate_stochastic: Optional[Dict[str, dict]] = None   # shown beside the candidate, never gated
+    split: str = "eval"                                       # the split that was scored
+    training: Optional[dict] = None                           # the Trainer's training.json: the exported epoch
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def to_pixels(images: tf.Tensor) -> tf.Tensor:
-    """[-1, 1] model-space images -> float [0, 255] pixel space of the metrics."""
-    return (tf.cast(images, tf.float32) + 1.0) * 127.5
-
-
-def score(accumulator: metrics.MetricAccumulator, generated: tf.Tensor, target: tf.Tensor) -> None:
-    accumulator.add(metrics.L1, metrics.l1_per_example(generated, target))
-    accumulator.add(metrics.PSNR, metrics.psnr_per_example(generated, target))
-    accumulator.add(metrics.SSIM, metrics.ssim_per_example(generated, target))
-    accumulator.add(metrics.MS_SSIM, metrics.ms_ssim_per_example(generated, target))
 
 
 def eval_files(file_pattern: str) -> List[str]:
@@ -113,7 +102,7 @@ def load_baseline(path: Optional[str], settings: EvaluatorSettings) -> Tuple[Opt
 
     With regression rules the blessing depends on it, so an unusable baseline fails
     the evaluation (fail closed: no blessing, the Pusher does not run) instead of
-    judging the candidate on the absolute thresholds alone behind the user's back.
+    judging the candidate on the thresholds alone behind the user's back.
     Emptying the rules is the user's explicit way out.
     """
     if not path:
@@ -132,8 +121,13 @@ def load_baseline(path: Optional[str], settings: EvaluatorSettings) -> Tuple[Opt
 
 
 def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: EvaluatorSettings,
-             baseline_model_dir: Optional[str] = None, loss_curves: Optional[str] = None) -> EvaluationResult:
-    """Scores the candidate (and baselines), writes metrics, pictures and report."""
+             baseline_model_dir: Optional[str] = None, loss_curves: Optional[str] = None,
+             split: str = "eval", training_summary: Optional[dict] = None) -> EvaluationResult:
+    """Scores the candidate (and baselines) on ``split``'s examples, writes metrics, pictures and report.
+
+    ``training_summary`` (the Trainer's training.json) says which epoch the candidate is and why; the
+    report shows it beside the split, so a reader sees that selection and gate used different examples.
+    """
     files = eval_files(eval_pattern)
     candidate = load_model(model_dir, CANDIDATE_ROLE, (features.TRANSFORM_FEATURES, features.SERVING_EXAMPLES))
     previous, baseline_unusable = load_baseline(baseline_model_dir, settings)
@@ -148,16 +142,16 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
     worst = WorstExamples(settings.worst_images)
     for serialized in batches(files, settings.batch_size):
         xf = transform(examples=serialized)
-        inputs, targets = to_pixels(xf[features.INPUT_XF]), to_pixels(xf[features.TARGET_XF])
+        inputs, targets = metrics.to_pixels(xf[features.INPUT_XF]), metrics.to_pixels(xf[features.TARGET_XF])
         pair_ids = _pair_ids(serialized)
         generated = _generate(candidate, serialized)
-        score(scores[CANDIDATE], generated, targets)
+        metrics.score_batch(scores[CANDIDATE], generated, targets)
         if stochastic:
-            score(scores[STOCHASTIC], _generate_stochastic(candidate, serialized), targets)
-        score(scores[IDENTITY_BASELINE], inputs, targets)
+            metrics.score_batch(scores[STOCHASTIC], _generate_stochastic(candidate, serialized), targets)
+        metrics.score_batch(scores[IDENTITY_BASELINE], inputs, targets)
         previous_generated = _generate(previous, serialized) if previous else None
         if previous is not None:
-            score(scores[PREVIOUS], previous_generated, targets)
+            metrics.score_batch(scores[PREVIOUS], previous_generated, targets)
         if fid is not None:
             fid.add(targets, {CANDIDATE: generated} | ({PREVIOUS: previous_generated} if previous else {}))
         target_sum = tf.reduce_sum(targets, 0) + (0.0 if target_sum is None else target_sum)
@@ -171,15 +165,15 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
     if count < minimum:
         needs = f" (FID needs {minimum})" if fid is not None else ""
         raise EvaluationInputError(
-            f"eval split {eval_pattern}: {count} examples in {len(files)} file(s); expected at least {minimum}"
+            f"{split} split {eval_pattern}: {count} examples in {len(files)} file(s); expected at least {minimum}"
             f"{needs} to score the candidate on. The eval split's share of the dataset is set by {SPLIT_SIZE_KEYS}")
 
     # Pass 2: the mean target image as a constant prediction.
     mean_target = target_sum / count
     mean_scores = metrics.MetricAccumulator()
     for serialized in batches(files, settings.batch_size):
-        targets = to_pixels(transform(examples=serialized)[features.TARGET_XF])
-        score(mean_scores, tf.broadcast_to(mean_target, tf.shape(targets)), targets)
+        targets = metrics.to_pixels(transform(examples=serialized)[features.TARGET_XF])
+        metrics.score_batch(mean_scores, tf.broadcast_to(mean_target, tf.shape(targets)), targets)
 
     candidate_stats = scores[CANDIDATE].result()
     baselines = {IDENTITY_BASELINE: scores[IDENTITY_BASELINE].result(), MEAN_TARGET_BASELINE: mean_scores.result()}
@@ -188,16 +182,16 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
         candidate_stats[metrics.FID] = fid.result(CANDIDATE)
         if previous_stats is not None:
             previous_stats[metrics.FID] = fid.result(PREVIOUS)
-    checks = blessing.check_thresholds(candidate_stats, settings.thresholds)
+    checks = blessing.check_thresholds(candidate_stats, settings.thresholds, baselines)
     if previous_stats is not None:
         checks += blessing.check_regression(candidate_stats, previous_stats, settings.regression,
                                             metrics.HIGHER_IS_BETTER)
     blessed, message = blessing.decide(checks)
     if baseline_unusable:
-        message += f"; {baseline_unusable}: judged on absolute thresholds alone ({SECTION}.regression is empty)"
+        message += f"; {baseline_unusable}: judged on {SECTION}.thresholds alone ({SECTION}.regression is empty)"
     elif previous is None:
-        message += "; no previously blessed model: judged on absolute thresholds alone"
-    log.info("%d eval examples: %s", count, message)
+        message += f"; no previously blessed model: judged on {SECTION}.thresholds alone"
+    log.info("%d %s examples: %s", count, split, message)
 
     output_files.makedirs(output_dir)
     columns = ["input", "generated"] + (["last blessed"] if previous is not None else []) + ["target"]
@@ -214,11 +208,17 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
             output_files.join(output_dir, WORST_GRID), worst.rows(), ["input", "generated", "target"])
     if loss_curves and tf.io.gfile.exists(loss_curves):
         extra["Training losses"] = loss_curves
+    notes = [f"Gated on the '{split}' split ({count} examples)."]
+    if training_summary:
+        notes.append(f"Candidate: epoch {training_summary.get('exported_epoch')} of "
+                     f"{training_summary.get('total_epochs')} ({training_summary.get('reason')}); the Trainer "
+                     f"validated on the '{training_summary.get('validation_split')}' split.")
     report_path = report.write_report(output_dir, title="pix2pix evaluation", metrics=model_stats,
                                       baselines=baselines, checks=checks, blessed=blessed,
-                                      sample_grid_png=grid, extra_images=extra)
+                                      sample_grid_png=grid, extra_images=extra, notes=notes, split=split)
     result = EvaluationResult(blessed=blessed, message=message, candidate=candidate_stats, baselines=baselines,
-                              baseline_model=previous_stats, checks=checks, num_examples=count,
+                              baseline_model=previous_stats, checks=checks, num_examples=count, split=split,
+                              training=training_summary,
                               report_path=report_path, candidate_stochastic=model_stats.get(report.STOCHASTIC))
     output_files.write_text(output_files.join(output_dir, METRICS_FILE), json.dumps(result.as_dict(), indent=1))
     return result

@@ -10,20 +10,22 @@ None of TFMA's evaluation is used: ``Do`` is our own.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Dict, List
 
 from tfx.components.evaluator import constants
 from tfx.components.evaluator import executor as tfx_evaluator_executor
 from tfx.types import artifact, artifact_utils, standard_component_specs
+from tfx.dsl.io import fileio
 from tfx.utils import io_utils, path_utils
 
 from components.evaluator import evaluation
-from components.model_run_files import LOSS_CURVES  # the Trainer writes it into ModelRun
+from components.example_gen.settings import gate_split
+from components.model_run_files import LOSS_CURVES, TRAINING_SUMMARY  # the Trainer writes them into ModelRun
 from components import typed_settings
 from components.evaluator.settings import SECTION, EvaluatorSettings
 
-EVAL_SPLIT = "eval"
 # Channel and parameter names: TFX's Evaluator's (the component spec uses them too).
 EXAMPLES, MODEL = standard_component_specs.EXAMPLES_KEY, standard_component_specs.MODEL_KEY
 MODEL_RUN, BASELINE_MODEL = standard_component_specs.MODEL_RUN_KEY, standard_component_specs.BASELINE_MODEL_KEY
@@ -34,7 +36,7 @@ REPORT_PROPERTY, SUMMARY_PROPERTY = "report", "summary"
 
 
 class Executor(tfx_evaluator_executor.Executor):
-    """Scores the model on the eval split and blesses it if every threshold and regression check passes."""
+    """Scores the model on the gate's split ("test", else "eval") and blesses it if every check passes."""
 
     def Do(self, input_dict: Dict[str, List[artifact.Artifact]], output_dict: Dict[str, List[artifact.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
@@ -45,7 +47,10 @@ class Executor(tfx_evaluator_executor.Executor):
         model_evaluation = artifact_utils.get_single_instance(output_dict[EVALUATION])
         blessing = artifact_utils.get_single_instance(output_dict[BLESSING])
 
-        eval_pattern = os.path.join(artifact_utils.get_split_uri(input_dict[EXAMPLES], EVAL_SPLIT), "*")
+        # The gate scores "test" when the data has it: examples neither training nor best-epoch selection saw.
+        split = gate_split(artifact_utils.decode_split_names(
+            artifact_utils.get_single_instance(input_dict[EXAMPLES]).split_names))
+        eval_pattern = os.path.join(artifact_utils.get_split_uri(input_dict[EXAMPLES], split), "*")
         # A cached Trainer hands over the model that is already the last blessed one:
         # comparing it with itself would say nothing.
         if baseline_model is not None and baseline_model.id == model.id:
@@ -53,7 +58,8 @@ class Executor(tfx_evaluator_executor.Executor):
         result = evaluation.evaluate(
             eval_pattern, path_utils.serving_model_path(model.uri), model_evaluation.uri, settings,
             baseline_model_dir=path_utils.serving_model_path(baseline_model.uri) if baseline_model else None,
-            loss_curves=os.path.join(model_run.uri, LOSS_CURVES) if model_run else None)
+            loss_curves=os.path.join(model_run.uri, LOSS_CURVES) if model_run else None,
+            split=split, training_summary=_training_summary(model_run))
 
         # The custom properties TFX's Evaluator writes, which the Pusher and the resolver read.
         blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY,
@@ -68,8 +74,21 @@ class Executor(tfx_evaluator_executor.Executor):
             blessing.uri, constants.BLESSED_FILE_NAME if result.blessed else constants.NOT_BLESSED_FILE_NAME), "")
         model_evaluation.set_string_custom_property(REPORT_PROPERTY, result.report_path)
         model_evaluation.set_string_custom_property(SUMMARY_PROPERTY, json.dumps(
-            {"blessed": result.blessed, "num_examples": result.num_examples, "candidate": result.candidate,
-             "baselines": result.baselines}))
+            {"blessed": result.blessed, "num_examples": result.num_examples, "split": result.split,
+             "candidate": result.candidate, "baselines": result.baselines, "training": result.training}))
+
+
+def _training_summary(model_run):
+    """The Trainer's training.json (which epoch was exported and why), or None (older Trainers, unreadable)."""
+    if model_run is None:
+        return None
+    path = os.path.join(model_run.uri, TRAINING_SUMMARY)
+    try:
+        return json.loads(io_utils.read_string_file(path)) if fileio.exists(path) else None
+    except (ValueError, OSError) as error:  # the report then just does not say which epoch it is
+        logging.getLogger(__name__).warning("training summary %s is unreadable (%s: %s)", path,
+                                            type(error).__name__, error)
+        return None
 
 
 def _optional(input_dict: Dict[str, List[artifact.Artifact]], key: str):

@@ -116,6 +116,19 @@ def ms_ssim_per_example(generated, target) -> tf.Tensor | None:
     )
 
 
+def to_pixels(images: tf.Tensor) -> tf.Tensor:
+    """[-1, 1] model-space images -> float [0, 255] pixel space of the metrics."""
+    return (tf.cast(images, tf.float32) + 1.0) * (PIXEL_MAX / 2.0)
+
+
+def score_batch(accumulator: "MetricAccumulator", generated: tf.Tensor, target: tf.Tensor) -> None:
+    """Every image metric of one batch in pixel space: what the Evaluator scores and the Trainer validates."""
+    accumulator.add(L1, l1_per_example(generated, target))
+    accumulator.add(PSNR, psnr_per_example(generated, target))
+    accumulator.add(SSIM, ssim_per_example(generated, target))
+    accumulator.add(MS_SSIM, ms_ssim_per_example(generated, target))
+
+
 def summarize(values) -> dict:
     """Mean, tails (numpy.percentile, linear), extremes and count of one metric."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)

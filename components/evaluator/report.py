@@ -15,7 +15,7 @@ import urllib.parse
 import tensorflow as tf
 
 from components import output_files, visuals
-from components.evaluator import metrics as m
+from components.evaluator import blessing, metrics as m
 
 REPORT_FILENAME = "report.html"
 CANDIDATE = "candidate"
@@ -44,6 +44,10 @@ _ROLE_COLORS = {_ROLE_CANDIDATE: "#1f77b4", _ROLE_STOCHASTIC: "#6baed6", _ROLE_P
 _ROLE_NOTES = {_ROLE_CANDIDATE: "", _ROLE_STOCHASTIC: "the paper's test mode, not gated",
                _ROLE_PREVIOUS: "last blessed", _ROLE_TRIVIAL: "trivial baseline"}
 
+# Below the checks table: what each kind of check compares with.
+_KIND_NOTE = (f"{blessing.ABSOLUTE}: a fixed bound from the config; {blessing.RELATIVE}: a bound derived from a "
+              "trivial baseline scored on the same examples (its value moved towards better by the margin); "
+              f"{blessing.REGRESSION}: no worse than the last blessed model beyond the allowance.")
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
@@ -142,7 +146,10 @@ def _checks_table(checks: list) -> str:
         name = check["metric"]
         verdict = ('<td class="pass">PASS</td>' if check["passed"] else '<td class="fail">FAIL</td>')
         condition = f"{check['statistic']} {check['op']} {_fmt_or_na(name, check['threshold'])}"
-        if check.get("baseline") is not None:
+        if check["kind"] == blessing.RELATIVE:
+            condition += (f" ({check['baseline_name']} {_fmt_or_na(name, check.get('baseline'))}, "
+                          f"{blessing.margin_text(check)})")
+        elif check.get("baseline") is not None:
             condition += f" (last blessed: {_fmt(name, check['baseline'])})"
         rows.append(
             "<tr>"
@@ -155,6 +162,7 @@ def _checks_table(checks: list) -> str:
     return (
         "<table><tr><th>Metric</th><th>Kind</th><th>Condition</th>"
         f"<th>Value</th><th>Result</th></tr>{''.join(rows)}</table>"
+        f'<p class="note">{html.escape(_KIND_NOTE)}</p>'
     )
 
 
@@ -198,13 +206,16 @@ def write_report(
     blessed: bool,
     sample_grid_png: str | None,
     extra_images: dict[str, str] | None = None,
+    notes: list[str] | None = None,
+    split: str = "eval",
 ) -> str:
     """Writes output_dir/report.html and returns its path.
 
     metrics: {"candidate": {metric: stats}, optionally "baseline_model": ...};
     baselines: {trivial predictor name: {metric: stats}}; checks: dicts with
-    metric, statistic, op, threshold, value, passed, kind. Images are copied
-    into output_dir when they live elsewhere.
+    metric, statistic, op, threshold, value, passed, kind (relative checks also
+    baseline, baseline_name and their margins). Images are copied into
+    output_dir when they live elsewhere.
     """
     output_dir = str(output_dir) if output_files.is_remote(output_dir) else os.path.realpath(output_dir)
     output_files.makedirs(output_dir)
@@ -215,12 +226,13 @@ def write_report(
     failed = sum(not check["passed"] for check in checks)
     summary = f"{len(checks) - failed} of {len(checks)} checks passed"
     if count is not None:
-        summary += f"; {count} eval examples"
+        summary += f"; {count} {split} examples"
 
     sections = [
         f"<h1>{html.escape(title)}</h1>",
         f'<div class="verdict {verdict_class}">{verdict}</div>',
         f'<p class="note">{html.escape(summary)}</p>',
+        *(f'<p class="note">{html.escape(note)}</p>' for note in notes or []),
         "<h2>Metrics</h2>",
         _metrics_table(metrics, baselines),
         "<h2>Checks</h2>",

@@ -117,8 +117,8 @@ class IngestionAudit:
             return f"no valid pair{hint}"
         empty = [split for split in required_splits if self.examples.get(split, 0) == 0]
         if empty:
-            return (f"no valid pair in split(s) {empty} (the Trainer reads 'train', the Evaluator 'eval'; "
-                    "add pairs there or change data.split_ratios)")
+            return (f"no valid pair in split(s) {empty} (the Trainer trains on 'train' and validates on 'eval', "
+                    "the Evaluator gates on 'test' when there is one; add pairs there or change data.split_ratios)")
         if self.valid_fraction < min_valid_fraction:
             return (f"only {self.valid_fraction:.1%} of the {self.unit}s are usable, "
                     f"below data.min_valid_fraction = {min_valid_fraction:.1%}")

@@ -14,8 +14,25 @@ from components.example_gen import aligned, image_checks, ingest, layout
 from components.typed_settings import require
 
 SECTION = "data"
-# Splits the Trainer ("train") and the Evaluator ("eval") read: every dataset must give both.
-REQUIRED_SPLITS = ("train", "eval")
+# The Trainer trains on "train" and picks its best epoch on "eval"; the Evaluator gates on "test", examples
+# that neither training nor model selection has seen (else on "eval": see gate_split).
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+TEST_SPLIT = "test"
+# Every dataset must give these; "test" is optional (older configs and datasets with train/ and val/ only).
+REQUIRED_SPLITS = (TRAIN_SPLIT, EVAL_SPLIT)
+HASH_SPLIT_CHOICES = (set(REQUIRED_SPLITS), set(REQUIRED_SPLITS) | {TEST_SPLIT})
+
+
+def gate_split(split_names) -> str:
+    """The split the Evaluator gates on: "test" when the data has one, else "eval" (which the Trainer
+    then may not select on: ``selection_allowed``)."""
+    return TEST_SPLIT if TEST_SPLIT in split_names else EVAL_SPLIT
+
+
+def selection_allowed(gate: str) -> bool:
+    """Best-epoch selection on "eval" is honest only when the gate scores other examples."""
+    return gate != EVAL_SPLIT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,9 +58,15 @@ class DataSettings:
     max_file_bytes: int
     min_valid_fraction: float
 
+    def gate_split(self) -> str:
+        """The split the Evaluator gates on, from the splits this data gives (split_mode resolved)."""
+        names = self.split_ratios if self.split_mode == layout.SPLIT_HASH else self.split_folders
+        return gate_split(names)
+
     def validate(self, key: str) -> None:
-        require(set(self.split_ratios) == set(REQUIRED_SPLITS), f"{key}.split_ratios",
-                dict(self.split_ratios), "exactly the splits 'train' and 'eval'")
+        require(set(self.split_ratios) in HASH_SPLIT_CHOICES, f"{key}.split_ratios",
+                dict(self.split_ratios), "the splits 'train', 'eval' and 'test' (e.g. {train: 8, eval: 1, test: 1}: "
+                "the Trainer selects on eval, the Evaluator gates on test), or only 'train' and 'eval'")
         for split, ratio in self.split_ratios.items():
             require(ratio >= 1, f"{key}.split_ratios.{split}", ratio, "an integer >= 1")
         require(set(REQUIRED_SPLITS) <= set(self.split_folders), f"{key}.split_folders",

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from components.trainer import run_outputs
 from components.trainer.gan_trainer import Pix2PixGAN
+from components.trainer.validation import BEST_DIR
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,10 @@ def resume(build_gan: Callable[[], Pix2PixGAN], directory: str, *,
 
 
 def archive(work_dir: str, destination: str) -> None:
-    """The finished run's last checkpoint (and any files set aside as unusable) moves into the
-    ModelRun; the work folder goes."""
-    for source_dir, target_dir in ((work_dir, destination),
-                                   (os.path.join(work_dir, UNUSABLE_DIR), os.path.join(destination, UNUSABLE_DIR))):
+    """The finished run's last checkpoint, its best epoch's generator and any files set aside as unusable
+    move into the ModelRun; the work folder goes."""
+    for source_dir, target_dir in [(work_dir, destination)] + [
+            (os.path.join(work_dir, name), os.path.join(destination, name)) for name in (UNUSABLE_DIR, BEST_DIR)]:
         if not tf.io.gfile.isdir(source_dir):
             continue
         tf.io.gfile.makedirs(target_dir)

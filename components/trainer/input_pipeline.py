@@ -19,6 +19,9 @@ AUTOTUNE = tf.data.AUTOTUNE
 # Examples per parse/transform call: the transform graph is batched, so larger
 # chunks amortize its per-call overhead.
 TRANSFORM_CHUNK = 16
+# Seeds of epochs and of the pairs within one: epoch e, pair i -> e * stride + i (far more pairs than an epoch has).
+EPOCH_SEED_STRIDE = 1 << 32
+SEED_MODULUS = 1 << 62
 
 
 def list_files(file_patterns: Sequence[str]) -> List[str]:
@@ -43,35 +46,72 @@ def transformed_pairs(file_patterns: Sequence[str], tft_output: tft.TFTransformO
             .unbatch())
 
 
-def random_jitter(input_image: tf.Tensor, target_image: tf.Tensor, scale: float, seed: int):
+def random_jitter(input_image: tf.Tensor, target_image: tf.Tensor, scale: float, seed: tf.Tensor):
     """The paper's jitter: resize up (286 for 256), random crop back, random mirror.
 
-    Input and target are stacked so both get exactly the same crop and flip.
+    Input and target are stacked so both get exactly the same crop and flip. ``seed`` (int64 [2]) makes it
+    a function of the pair's place in the run (stateless ops): a resumed run jitters exactly as an
+    uninterrupted one, and tf.data needs no random state.
     """
     size = tf.shape(input_image)[0]
     channels = tf.shape(input_image)[-1]
     big = tf.cast(tf.math.round(tf.cast(size, tf.float32) * scale), tf.int32)
     stacked = tf.concat([input_image, target_image], axis=-1)
     stacked = tf.image.resize(stacked, [big, big], method="bilinear")
-    stacked = tf.image.random_crop(stacked, [size, size, 2 * channels], seed=seed)
-    # A different op seed, so the flip is not a function of the crop offset.
-    stacked = tf.image.random_flip_left_right(stacked, seed=seed + 1)
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+    stacked = tf.image.stateless_random_crop(stacked, [size, size, 2 * channels], seed=crop_seed)
+    stacked = tf.image.stateless_random_flip_left_right(stacked, seed=flip_seed)
     return stacked[..., :channels], stacked[..., channels:]
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffle seed of one epoch: a different order every epoch, the same order in every run."""
+    return (seed * EPOCH_SEED_STRIDE + epoch) % SEED_MODULUS
+
+
+class TrainBatches:
+    """The training batches of any epoch, from any step of it: what makes a resumed run exact.
+
+    Epoch e's order is a shuffle seeded by (seed, e) and each pair's jitter is seeded by (seed, e, its
+    place in the epoch), so the batches of epoch e are a pure function of e. A run resumed after b
+    batches of epoch e skips those b batches' pairs (before jitter, so skipping costs no jitter) and sees
+    exactly what the uninterrupted run saw. Nothing of the input pipeline goes into the checkpoint: tf.data
+    iterator checkpointing would store the shuffle buffer and the in-memory cache (the whole training set)
+    in every checkpoint.
+    """
+
+    def __init__(self, pairs: tf.data.Dataset, *, batch_size: int, jitter: bool, jitter_scale: float,
+                 shuffle_buffer: int, seed: int):
+        self.pairs, self.batch_size = pairs, batch_size
+        self.jitter, self.jitter_scale = jitter, jitter_scale
+        self.shuffle_buffer, self.seed = shuffle_buffer, seed
+
+    def __call__(self, epoch: int, skip_batches: int = 0) -> tf.data.Dataset:
+        """Epoch ``epoch`` (0-based) from batch ``skip_batches`` on."""
+        shuffled = self.pairs.shuffle(self.shuffle_buffer, seed=epoch_seed(self.seed, epoch),
+                                      reshuffle_each_iteration=False)
+        dataset = shuffled.enumerate().skip(skip_batches * self.batch_size)
+        if self.jitter:
+            base = tf.constant([self.seed, epoch], tf.int64)
+            dataset = dataset.map(
+                lambda index, pair: random_jitter(pair[0], pair[1], self.jitter_scale,
+                                                  tf.stack([base[0], base[1] * EPOCH_SEED_STRIDE + index])),
+                num_parallel_calls=AUTOTUNE)
+        else:
+            dataset = dataset.map(lambda index, pair: pair)
+        # drop_remainder keeps one static batch shape, so the train step is traced once.
+        return dataset.batch(self.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 
 def make_train_dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput, *,
                        batch_size: int, jitter: bool, jitter_scale: float, shuffle_buffer: int,
-                       cache: bool, seed: int) -> tf.data.Dataset:
-    """Shuffled, jittered, batched training pairs; one pass = one epoch."""
+                       cache: bool, seed: int) -> TrainBatches:
+    """Shuffled, jittered, batched training pairs of any epoch (see TrainBatches)."""
     dataset = transformed_pairs(file_patterns, tft_output)
     if cache:
         dataset = dataset.cache()
-    dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if jitter:
-        dataset = dataset.map(lambda a, b: random_jitter(a, b, jitter_scale, seed),
-                              num_parallel_calls=AUTOTUNE)
-    # drop_remainder keeps one static batch shape, so the train step is traced once.
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+    return TrainBatches(dataset, batch_size=batch_size, jitter=jitter, jitter_scale=jitter_scale,
+                        shuffle_buffer=shuffle_buffer, seed=seed)
 
 
 def first_pairs(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput, count: int) -> Dict[str, tf.Tensor]:

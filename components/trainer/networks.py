@@ -51,6 +51,38 @@ NORM_SCALE_INIT_MEAN = 1.0
 BATCH_NORM_MOMENTUM = 0.9
 NORM_EPSILON = 1e-5
 
+
+@tf.keras.utils.register_keras_serializable(package="pix2pix")
+class StepSeededDropout(tf.keras.layers.Dropout):
+    """Dropout whose training mask comes from ``seed_tensor`` when the train step sets one.
+
+    The Trainer draws one seed per step from a ``tf.random.Generator`` that is saved in its checkpoint, so a
+    resumed run replays the very masks of an uninterrupted one (Keras's own dropout draws from op-level random
+    state that no checkpoint holds). Without a seed (e.g. a plain ``model(x, training=True)``) it is Keras's
+    dropout; in inference it is the identity, as always.
+    """
+
+    seed_tensor = None   # int64 [2], set by the train step before the model is called in its traced function
+
+    def call(self, inputs, training=None):
+        if not training or not self._seeded_here():
+            return super().call(inputs, training=training)
+        keep = tf.random.stateless_uniform(tf.shape(inputs), seed=self.seed_tensor) >= self.rate
+        return tf.where(keep, inputs / (1.0 - self.rate), tf.zeros_like(inputs))
+
+    def _seeded_here(self) -> bool:
+        """A seed set by a train step belongs to that step's graph: any other call draws as Keras does."""
+        seed = self.seed_tensor
+        return seed is not None and getattr(seed, "graph", None) is tf.compat.v1.get_default_graph()
+
+
+def seed_dropouts(model: tf.keras.Model, seed: tf.Tensor) -> None:
+    """Gives each StepSeededDropout of ``model`` its own stream derived from one int64 [2] ``seed``."""
+    layers = [layer for layer in model.layers if isinstance(layer, StepSeededDropout)]
+    for index, layer in enumerate(layers):
+        layer.seed_tensor = tf.stack([seed[0], seed[1] + index])
+
+
 NORM_BATCH = "batch"
 NORM_INSTANCE = "instance"
 NORM_NONE = "none"
@@ -304,7 +336,7 @@ def build_unet_generator(image_size: int,
         if norm_layer is not None:
             x = norm_layer(x)
         if j < NUM_DROPOUT_DECODER_BLOCKS and dropout_rate > 0.0:
-            x = tf.keras.layers.Dropout(dropout_rate, name=f"{prefix}_dropout")(x)
+            x = StepSeededDropout(dropout_rate, name=f"{prefix}_dropout")(x)
         x = tf.keras.layers.ReLU(name=f"{prefix}_relu")(x)
         x = tf.keras.layers.Concatenate(name=f"{prefix}_skip")(
             [x, skips[skip_index]])
@@ -410,7 +442,7 @@ def build_resnet_generator(image_size: int,
         y = _norm_then(y, norm, f"{prefix}_norm1")
         y = tf.keras.layers.ReLU(name=f"{prefix}_relu")(y)
         if dropout_rate > 0.0:
-            y = tf.keras.layers.Dropout(dropout_rate, name=f"{prefix}_dropout")(y)
+            y = StepSeededDropout(dropout_rate, name=f"{prefix}_dropout")(y)
         y = ReflectionPadding2D(inner_pad, name=f"{prefix}_pad2")(y)
         y = conv(block_filters, RESNET_KERNEL, f"{prefix}_conv2")(y)
         y = _norm_then(y, norm, f"{prefix}_norm2")

@@ -21,18 +21,19 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import model_run_files
-from components.trainer import checkpoints, distribution, export, gan_trainer, input_pipeline, startup_report
+from components.example_gen.settings import EVAL_SPLIT, selection_allowed
+from components.trainer import (checkpoints, distribution, export, gan_trainer, input_pipeline, startup_report,
+                                training_length, validation)
 from components.trainer.run_outputs import RunOutputs
 from components.trainer.warm_start import warm_start_generator
 from components.trainer.worker_folders import WorkerFolders
-from components.trainer.settings import CHECKPOINT_ROOT, SERVING_SECTION, ServingSettings, TrainerSettings
+from components.trainer.settings import CHECKPOINT_ROOT, GATE_SPLIT, SERVING_SECTION, ServingSettings, TrainerSettings
 from components.trainer.settings import SECTION as TRAINER_SECTION
 from components.transform.settings import SECTION as TRANSFORM_SECTION
 from components.transform.settings import TransformSettings
 from components.typed_settings import unpack
 
 log = logging.getLogger(__name__)
-
 
 
 def run_fn(fn_args: FnArgs) -> None:
@@ -45,6 +46,9 @@ def run_fn(fn_args: FnArgs) -> None:
     # Data: the train split as global batches; the first eval pairs for the sample grids.
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     dataset, num_train, steps_per_epoch = _train_batches(fn_args, tft_output, trainer_settings)
+    trainer_settings, lengthened = training_length.stretched(trainer_settings, steps_per_epoch)
+    if lengthened:
+        log.info("%s", lengthened)
     samples = input_pipeline.first_pairs(fn_args.eval_files, tft_output, trainer_settings.sample_images)
 
     # Model: resumed from this training's checkpoints (every worker from the chief's), else warm-started.
@@ -59,22 +63,37 @@ def run_fn(fn_args: FnArgs) -> None:
         warm_start_generator(gan.generator, fn_args.base_model)
     startup_report.log_startup(gan, num_train=num_train, steps_per_epoch=steps_per_epoch, is_chief=folders.is_chief)
 
-    # Fit: constant learning rate for `epochs`, then linear decay over `epochs_decay`.
+    # Fit: constant learning rate for `epochs`, then linear decay over `epochs_decay`; validated on "eval".
     total_epochs = trainer_settings.epochs + trainer_settings.epochs_decay
     outputs = RunOutputs(folders.run_dir, folders.work_dir, gan.generator, samples, history,
                          samples_every_epochs=trainer_settings.samples_every_epochs, total_epochs=total_epochs)
+    selection = validation.Selection(
+        input_pipeline.transformed_pairs(fn_args.eval_files, tft_output), gan.generator, folders.work_dir,
+        batch_size=trainer_settings.batch_size, every_epochs=trainer_settings.validate_every_epochs,
+        metric=trainer_settings.select_metric, statistic=trainer_settings.select_statistic)
     gan_trainer.fit(gan, dataset, steps_per_epoch=steps_per_epoch, total_epochs=total_epochs,
                     checkpoint_manager=checkpoints.manager(gan.checkpoint(), folders.work_dir),
                     checkpoint_every_steps=trainer_settings.checkpoint_every_steps,
-                    on_epoch_end=outputs.on_epoch_end, collapse_watch=gan_trainer.collapse_watch(trainer_settings))
-    outputs.close()
+                    on_epoch_end=outputs.on_epoch_end, collapse_watch=gan_trainer.collapse_watch(trainer_settings),
+                    validation=selection)
 
-    # Export: the generator with its serving signatures; the last checkpoint into the ModelRun.
+    # Export: the best validated epoch (or the last, and why), with its serving signatures.
+    gate = fn_args.custom_config.get(GATE_SPLIT, EVAL_SPLIT)  # configs from before the test split: the eval split
+    exported, exported_epoch, reason = validation.choose_export(
+        selection, trainer_settings.export, selection_allowed=selection_allowed(gate), gate_split=gate,
+        last_epoch=total_epochs)
+    outputs.close(exported_epoch=exported_epoch)
+    if exported == validation.EXPORT_BEST:
+        selection.restore_best()
+    log.info("exporting epoch %d of %d: %s", exported_epoch, total_epochs, reason)
+    validation.write_summary(os.path.join(folders.run_dir, model_run_files.TRAINING_SUMMARY), exported=exported,
+                             exported_epoch=exported_epoch, reason=reason, total_epochs=total_epochs,
+                             selection=selection, validation_split=EVAL_SPLIT, gate_split=gate)
     serving = unpack(fn_args.custom_config, SERVING_SECTION, ServingSettings)
     export.export_generator(gan.generator, tft_output, folders.serving_model_dir,
                             max_input_pixels=serving.max_input_pixels, output_size=serving.output_size,
                             inference_mode=serving.inference, tile_scale=serving.tile_scale,
-                            tile_overlap=serving.tile_overlap)
+                            tile_overlap=serving.tile_overlap, tflite_variants=serving.tflite)
     log.info("exported the generator to %s", folders.serving_model_dir)
     if folders.is_chief:
         checkpoints.archive(folders.work_dir, os.path.join(folders.run_dir, model_run_files.CHECKPOINT_DIR))
@@ -91,8 +110,8 @@ def training_fingerprint(fn_args: FnArgs) -> str:
 
 
 def _train_batches(fn_args: FnArgs, tft_output: tft.TFTransformOutput,
-                   settings: TrainerSettings) -> Tuple[tf.data.Dataset, int, int]:
-    """The shuffled, jittered training batches, the number of training pairs and steps per epoch."""
+                   settings: TrainerSettings) -> Tuple[input_pipeline.TrainBatches, int, int]:
+    """The shuffled, jittered training batches of any epoch, the number of training pairs and steps per epoch."""
     num_train = input_pipeline.count_records(fn_args.train_files)
     steps_per_epoch = num_train // settings.batch_size
     if steps_per_epoch == 0:

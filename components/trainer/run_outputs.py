@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 HISTORY_FIELDS = frozenset(field.name for field in dataclasses.fields(EpochResult))
 # Per-epoch counters, not losses: left out of TensorBoard's scalars.
 NOT_SCALARS = ("epoch", "steps")
+# The row's validation metrics ({"l1_mean": ...}; {} on epochs that do not validate), under "validation/" in TensorBoard.
+VALIDATION = "validation"
 SAMPLE_COLUMNS = ("input", "generated", "target")
 
 
@@ -47,8 +49,10 @@ class RunOutputs:
         self.history.append(result.as_dict())
         with self.writer.as_default(step=result.epoch):
             for name, value in result.as_dict().items():
-                if name not in NOT_SCALARS:
+                if name not in NOT_SCALARS and name != VALIDATION:
                     tf.summary.scalar(name, value)
+            for name, value in result.validation.items():
+                tf.summary.scalar(f"{VALIDATION}/{name}", value)
         write_history(self.work_dir, self.history, curves=False)
         if result.epoch % self.samples_every_epochs == 0 or result.epoch == self.total_epochs:
             grid = _sample_grid(self.generator, self.samples)
@@ -60,10 +64,11 @@ class RunOutputs:
                                  max_outputs=len(grid))
             write_history(self.run_dir, self.history)
 
-    def close(self) -> None:
-        """After the last epoch: TensorBoard's events on disk, the final history and curves."""
+    def close(self, exported_epoch: Optional[int] = None) -> None:
+        """After the last epoch: TensorBoard's events on disk, the final history and curves (the exported
+        epoch marked on the validation panels)."""
         self.writer.flush()
-        write_history(self.run_dir, self.history)
+        write_history(self.run_dir, self.history, exported_epoch=exported_epoch)
 
 
 def _sample_grid(generator: tf.keras.Model, samples):
@@ -109,17 +114,24 @@ def read_history(directory: str, up_to_epoch: int) -> Tuple[List[dict], bool]:
     return kept, problem is not None
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _is_history_row(row) -> bool:
-    """One epoch's EpochResult.as_dict(): exactly its fields, every one a finite number."""
+    """One epoch's EpochResult.as_dict(): exactly its fields, every one a finite number (validation: a
+    mapping of names to finite numbers)."""
     return (isinstance(row, dict) and set(row) == HISTORY_FIELDS
-            and all(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-                    for value in row.values())
+            and all(_is_number(value) for name, value in row.items() if name != VALIDATION)
+            and isinstance(row[VALIDATION], dict)
+            and all(isinstance(name, str) and _is_number(value) for name, value in row[VALIDATION].items())
             and isinstance(row["epoch"], int) and row["epoch"] >= 1)
 
 
-def write_history(directory: str, history, curves: bool = True) -> None:
+def write_history(directory: str, history, curves: bool = True, exported_epoch: Optional[int] = None) -> None:
     if not history:
         return
     output_files.write_text(output_files.join(directory, LOSS_HISTORY), json.dumps(history, indent=1))
     if curves:
-        visuals.save_loss_curves(output_files.join(directory, LOSS_CURVES), history)
+        visuals.save_loss_curves(output_files.join(directory, LOSS_CURVES), history, validation_key=VALIDATION,
+                                 best_epoch=exported_epoch)

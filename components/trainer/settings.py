@@ -8,21 +8,26 @@ implementing modules define: ``networks`` (generator, discriminator, norm),
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, Optional
+from typing import List, Literal, Optional
 
-from components.trainer import distribution, export, inference, losses, networks, precision
+from components.evaluator import metrics
+from components.trainer import (distribution, export, gan_trainer, inference, losses, networks, precision,
+                                tflite_export, validation)
 from components.typed_settings import require
 
 SECTION = "trainer"
 SERVING_SECTION = "serving"
-# The Trainer's custom_config also names the folder its resumable checkpoints live in (a path, not a section).
+# The Trainer's custom_config also names the folder its resumable checkpoints live in (a path, not a section),
+# and the split the Evaluator gates on (best-epoch selection on "eval" is only honest when that is another one).
 CHECKPOINT_ROOT = "checkpoint_root"
+GATE_SPLIT = "gate_split"
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainerSettings:
     epochs: int
     epochs_decay: int
+    min_steps: int
     batch_size: int
     generator: Literal[networks.GENERATORS]
     discriminator: Literal[networks.DISCRIMINATORS]
@@ -41,6 +46,11 @@ class TrainerSettings:
     shuffle_buffer: int
     cache_dataset: bool
     seed: int
+    update_order: Literal[gan_trainer.UPDATE_ORDERS]
+    validate_every_epochs: int
+    select_metric: Literal[validation.SELECT_METRICS]
+    select_statistic: Literal[metrics.STATISTICS]
+    export: Literal[validation.EXPORT_CHOICES]
     checkpoint_every_steps: int
     samples_every_epochs: int
     sample_images: int
@@ -54,6 +64,7 @@ class TrainerSettings:
     def validate(self, key: str) -> None:
         require(self.epochs >= 0, f"{key}.epochs", self.epochs, "an integer >= 0")
         require(self.epochs_decay >= 0, f"{key}.epochs_decay", self.epochs_decay, "an integer >= 0")
+        require(self.min_steps >= 0, f"{key}.min_steps", self.min_steps, "an integer >= 0 (0: no minimum)")
         require(self.batch_size >= 1, f"{key}.batch_size", self.batch_size, "an integer >= 1")
         require(self.ngf >= 1, f"{key}.ngf", self.ngf, "an integer >= 1")
         require(self.ndf >= 1, f"{key}.ndf", self.ndf, "an integer >= 1")
@@ -66,6 +77,8 @@ class TrainerSettings:
         require(self.jitter_scale >= 1.0, f"{key}.jitter_scale", self.jitter_scale,
                 "a number >= 1 (286/256 = 1.117 in the paper)")
         require(self.shuffle_buffer >= 1, f"{key}.shuffle_buffer", self.shuffle_buffer, "an integer >= 1")
+        require(self.validate_every_epochs >= 1, f"{key}.validate_every_epochs", self.validate_every_epochs,
+                "an integer >= 1 (the last epoch is always validated)")
         require(self.checkpoint_every_steps >= 0, f"{key}.checkpoint_every_steps",
                 self.checkpoint_every_steps, "an integer >= 0 (0: only at the end)")
         require(self.samples_every_epochs >= 1, f"{key}.samples_every_epochs",
@@ -95,6 +108,7 @@ class ServingSettings:
     inference: Literal[inference.INFERENCE_MODES]
     tile_scale: float
     tile_overlap: float
+    tflite: List[Literal[tflite_export.VARIANTS]]
 
     def validate(self, key: str) -> None:
         require(self.max_input_pixels is None or self.max_input_pixels >= 1, f"{key}.max_input_pixels",
@@ -104,3 +118,5 @@ class ServingSettings:
                 "downscaled 4x from photos of this resolution)")
         require(0.0 <= self.tile_overlap <= inference.MAX_TILE_OVERLAP, f"{key}.tile_overlap", self.tile_overlap,
                 f"a fraction of the tile side in [0, {inference.MAX_TILE_OVERLAP}]")
+        require(len(set(self.tflite)) == len(self.tflite), f"{key}.tflite", self.tflite,
+                "each variant at most once")

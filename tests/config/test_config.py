@@ -19,7 +19,7 @@ def test_default_config_loads_typed_values():
     assert config.trainer.lambda_l1 == 100.0 and isinstance(config.trainer.lambda_l1, float)
     assert config.trainer.learning_rate == pytest.approx(2e-4)
     assert config.trainer.beta_1 == 0.5
-    assert config.evaluator.thresholds["l1"].max is not None
+    assert config.evaluator.thresholds["l1"].baseline == "mean_target"   # relative to a trivial baseline
 
 
 def test_relative_paths_resolve_against_the_config_file(tmp_path):
@@ -56,6 +56,15 @@ def test_overrides_are_parsed_as_yaml():
     ("transform.image_size=16", "trainer.n_layers_d: got 3; expected a PatchGAN depth"),
     ("evaluator.thresholds.l1={statistic: mean, min: 1, max: 2}", "exactly one of 'min' or 'max'"),
     ("evaluator.thresholds.l1={statistic: median, max: 2}", "evaluator.thresholds.l1.statistic"),
+    ("evaluator.thresholds.l1={statistic: mean, baseline: mean_target}",
+     "evaluator.thresholds.l1: got {'statistic': 'mean', 'min': None, 'max': None, 'baseline': 'mean_target', "
+     "'margin': None, 'relative_margin': None}; expected at least one of 'margin' (metric units) or 'relative_margin'"),
+    ("evaluator.thresholds.psnr={statistic: mean, min: 20, baseline: mean_target, margin: 1}",
+     "evaluator.thresholds.psnr.min: got 20.0; expected no 'min' with 'baseline'"),
+    ("evaluator.thresholds.psnr={statistic: mean, margin: 1}",
+     "evaluator.thresholds.psnr.baseline: got None; expected one of ['identity', 'mean_target'] when 'margin' is set"),
+    ("evaluator.thresholds.l1.baseline=median", "evaluator.thresholds.l1.baseline: got 'median'; allowed values: "
+                                                "['identity', 'mean_target']"),
     ("nosuch.key=1", "'nosuch' is not a section"),
     ("trainer.epochs", "expected section.key=value"),
     ("serving.inference=crop", "serving.inference: got 'crop'; allowed values: ['resize', 'tiled']"),

@@ -46,7 +46,7 @@ def test_aligned_dataset_with_split_folders_runs_end_to_end(tmp_path):
         f"pipeline.root={tmp_path}/tfx_root", f"pipeline.metadata_path={tmp_path}/metadata.sqlite",
         f"pipeline.report_dir={tmp_path}/report", f"pipeline.log_dir={tmp_path}/logs",
         f"pusher.serving_dir={tmp_path}/serving_model",
-        "transform.image_size=32", "trainer.ngf=8", "trainer.ndf=8", "trainer.epochs=1", "trainer.epochs_decay=0",
+        "transform.image_size=32", "trainer.ngf=8", "trainer.ndf=8", "trainer.epochs=1", "trainer.epochs_decay=0", "trainer.min_steps=0",
         "trainer.batch_size=4", "evaluator.sample_images=2",
         "evaluator.thresholds={l1: {statistic: mean, max: 255}}"]
     command = [sys.executable, "-m", "pipeline", "run", "--config", os.path.join(ROOT, "pipeline_config.yaml")]

@@ -17,7 +17,7 @@ from tests.support import paths
 pytestmark = pytest.mark.e2e  # runs the whole pipeline (or its compiled tasks) end to end
 
 ROOT = paths.ROOT
-TINY = ["transform.image_size=32", "trainer.ngf=8", "trainer.ndf=8", "trainer.epochs=1", "trainer.epochs_decay=0",
+TINY = ["transform.image_size=32", "trainer.ngf=8", "trainer.ndf=8", "trainer.epochs=1", "trainer.epochs_decay=0", "trainer.min_steps=0",
         "trainer.batch_size=4", "evaluator.sample_images=2",
         "evaluator.thresholds={l1: {statistic: mean, max: 255}}", "profiles.vertex.dataflow=null"]
 
@@ -43,7 +43,7 @@ def test_every_compiled_task_ran(vertex_run):
 def test_the_examples_carry_their_splits_downstream(vertex_run):
     _, produced = vertex_run
     examples = produced["FileBasedExampleGen"]["examples"][0]
-    assert sorted(json.loads(examples["metadata"]["split_names"])) == ["eval", "train"]
+    assert sorted(json.loads(examples["metadata"]["split_names"])) == ["eval", "test", "train"]
 
 
 def test_the_model_is_blessed_and_pushed_in_tf_serving_layout(vertex_run):

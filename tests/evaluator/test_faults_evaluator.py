@@ -142,7 +142,31 @@ def test_without_regression_rules_a_gone_baseline_is_not_needed_and_the_message_
     assert result.blessed and result.baseline_model is None
     assert [check["kind"] for check in result.checks] == ["absolute"]
     assert f"{baseline_dir}: its folder does not exist" in result.message
-    assert "judged on absolute thresholds alone" in result.message
+    assert "judged on evaluator.thresholds alone" in result.message
+
+
+def test_relative_rules_are_judged_on_the_baselines_scored_on_the_same_examples(
+        candidate_export, eval_pattern, tmp_path):
+    """Issue #15: the Evaluator hands its own baseline scores to the gate; metrics.json records where each
+    relative bound came from, beside the fields it always had."""
+    result = evaluation.evaluate(eval_pattern, candidate_export, str(tmp_path / "evaluation"), settings_with(
+        "evaluator.regression={}",
+        "evaluator.thresholds={l1: {statistic: mean, baseline: identity, relative_margin: 0.0}, "
+        "ms_ssim: {statistic: mean, baseline: mean_target, margin: 0.0}}"))
+    l1, ms_ssim = result.checks
+    identity_l1 = result.baselines[evaluation.IDENTITY_BASELINE][metrics.L1]["mean"]
+    assert (l1["kind"], l1["baseline_name"], l1["baseline"]) == ("relative", evaluation.IDENTITY_BASELINE,
+                                                                 pytest.approx(identity_l1))
+    assert l1["threshold"] == pytest.approx(identity_l1) and l1["passed"] == (l1["value"] <= l1["threshold"])
+    # 16x16 images are too small for MS-SSIM: no baseline value, so the rule fails closed.
+    assert (ms_ssim["baseline"], ms_ssim["threshold"], ms_ssim["passed"]) == (None, None, False)
+    assert not result.blessed
+    with open(os.path.join(tmp_path, "evaluation", evaluation.METRICS_FILE), encoding="utf-8") as handle:
+        recorded = json.load(handle)["checks"]
+    assert recorded[0].items() >= {"metric": "l1", "statistic": "mean", "op": "<=", "kind": "relative",
+                                   "baseline_name": evaluation.IDENTITY_BASELINE, "passed": l1["passed"]}.items()
+    page = open(result.report_path, encoding="utf-8").read()
+    assert f"({evaluation.IDENTITY_BASELINE} " in page and "0 % better" in page
 
 
 @pytest.mark.parametrize("section, rule", [("thresholds", "{statistic: mean, max: 500}"),

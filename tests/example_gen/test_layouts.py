@@ -71,7 +71,7 @@ def _configs(gen):
 def test_component_input_and_output_config_follow_the_folders(tmp_path):
     inputs, outputs = _configs(ingestion.example_gen(tmp_path, data_section(layout="aligned")))
     assert [(s.name, s.pattern) for s in inputs.splits] == [("all", "*")]
-    assert [(s.name, s.hash_buckets) for s in outputs.split_config.splits] == [("train", 9), ("eval", 1)]
+    assert [(s.name, s.hash_buckets) for s in outputs.split_config.splits] == [("train", 8), ("eval", 1), ("test", 1)]
     assert outputs.split_config.partition_feature_name == "pair_id"
     for folder in ("train", "val", "test"):
         images.write(tmp_path / folder / "input" / "a.png", images.png())

@@ -17,10 +17,11 @@ LOSS_KEYS = {"g_total", "g_gan", "g_l1", "d_total", "d_real", "d_fake", "d_gp"}
 def tiny_settings(**changes):
     """The project's trainer settings, shrunk for 16x16 images (PatchGAN needs n_layers_d <= 2 there).
 
-    norm="none" traces fastest; the norms themselves are covered by test_networks.
+    norm="none" traces fastest; the norms themselves are covered by test_networks. min_steps=0: the
+    tests train exactly the epochs they set.
     """
     trainer_settings = load_config(str(CONFIG_PATH)).trainer
-    tiny = {"ngf": 4, "ndf": 4, "n_layers_d": 2, "batch_size": 2, "norm": "none"}
+    tiny = {"min_steps": 0, "ngf": 4, "ndf": 4, "n_layers_d": 2, "batch_size": 2, "norm": "none"}
     return dataclasses.replace(trainer_settings, **{**tiny, **changes})
 
 

@@ -86,7 +86,7 @@ def tft_output(transform_output_dir):
 def train_dataset(pattern, tft_output, **overrides):
     options = dict(batch_size=2, jitter=False, jitter_scale=1.25, shuffle_buffer=100, cache=True, seed=7)
     options.update(overrides)
-    return input_pipeline.make_train_dataset([pattern], tft_output, **options)
+    return input_pipeline.make_train_dataset([pattern], tft_output, **options)(0)  # epoch 0
 
 
 # --------------------------------------------------------------------------- #
@@ -138,12 +138,11 @@ def ramp_image():
 
 
 def jitter_outputs(input_image, target_image, seeds, scale=1.25):
-    """One random_jitter per seed, with the global seed set as run_fn does."""
+    """One random_jitter per seed."""
     outputs = []
     for seed in seeds:
-        tf.random.set_seed(seed)
-        outputs.append(tuple(t.numpy() for t in input_pipeline.random_jitter(input_image, target_image,
-                                                                              scale, seed)))
+        outputs.append(tuple(t.numpy() for t in input_pipeline.random_jitter(
+            input_image, target_image, scale, tf.constant([seed, 0], tf.int64))))
     return outputs
 
 
@@ -153,7 +152,7 @@ def is_mirrored(image):
 
 def test_random_jitter_keeps_the_shape():
     image = ramp_image()
-    output_input, output_target = input_pipeline.random_jitter(image, image, 1.25, seed=3)
+    output_input, output_target = input_pipeline.random_jitter(image, image, 1.25, seed=tf.constant([3, 0], tf.int64))
     assert output_input.shape == IMAGE_SHAPE and output_target.shape == IMAGE_SHAPE
     assert output_input.dtype == tf.float32 and output_target.dtype == tf.float32
 
@@ -234,17 +233,43 @@ def test_train_dataset_without_jitter_yields_each_transformed_pair_once_per_epoc
         assert sorted(epoch_order(dataset, reference)) == list(range(6))
 
 
-def test_train_dataset_shuffles_and_reshuffles_each_epoch(tmp_path, tft_output):
-    tf.random.set_seed(0)
+def _batches(pattern, tft_output, **overrides):
+    options = dict(batch_size=2, jitter=False, jitter_scale=1.25, shuffle_buffer=100, cache=True, seed=7)
+    options.update(overrides)
+    return input_pipeline.make_train_dataset([pattern], tft_output, **options)
+
+
+def test_each_epoch_has_its_own_order_and_every_run_the_same_ones(tmp_path, tft_output):
     pattern = write_examples(tmp_path / "train.gz", raw_pairs(8))
     reference = as_arrays(input_pipeline.transformed_pairs([pattern], tft_output))
+    batches = _batches(pattern, tft_output)
 
-    dataset = train_dataset(pattern, tft_output, batch_size=2, jitter=False)
-    first_epoch, second_epoch = epoch_order(dataset, reference), epoch_order(dataset, reference)
+    first_epoch, second_epoch = epoch_order(batches(0), reference), epoch_order(batches(1), reference)
 
     assert sorted(first_epoch) == sorted(second_epoch) == list(range(8))
     assert first_epoch != list(range(8))
     assert second_epoch != first_epoch
+    # Another run (a resumed one: new objects, the same seed) sees the same epochs.
+    assert epoch_order(_batches(pattern, tft_output)(1), reference) == second_epoch
+
+
+@pytest.mark.parametrize("jitter", [False, True])
+def test_an_epoch_resumed_after_some_batches_gives_exactly_the_remaining_batches(tmp_path, tft_output, jitter):
+    pattern = write_examples(tmp_path / "train.gz", raw_pairs(8))
+    whole = as_arrays(_batches(pattern, tft_output, jitter=jitter)(3))
+    resumed = as_arrays(_batches(pattern, tft_output, jitter=jitter)(3, skip_batches=2))
+
+    assert len(whole) == 4 and len(resumed) == 2
+    for (a, b), (c, d) in zip(whole[2:], resumed):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
+def test_the_jitter_differs_between_epochs_and_pairs(tmp_path, tft_output):
+    pattern = write_examples(tmp_path / "train.gz", raw_pairs(4))
+    batches = _batches(pattern, tft_output, jitter=True, shuffle_buffer=1, batch_size=4)  # buffer 1: file order
+    first, second = as_arrays(batches(0))[0][0], as_arrays(batches(1))[0][0]
+    assert not np.array_equal(first, second)
 
 
 # --------------------------------------------------------------------------- #
