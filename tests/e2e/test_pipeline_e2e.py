@@ -63,6 +63,8 @@ def test_a_blessed_model_is_pushed_in_tf_serving_layout(first_run):
     assert os.path.dirname(path.rstrip("/")) == base
     assert os.path.basename(path.rstrip("/")).isdigit()          # <model_name>/<version>/
     assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+    tflite = os.path.join(path, "assets.extra", "tflite")            # serving.tflite travels with the version
+    assert {"generator.json", "generator_float32.tflite", "generator_float16.tflite"} <= set(os.listdir(tflite))
 
 
 def test_the_pushed_model_turns_a_png_into_a_png(first_run):
