@@ -154,6 +154,10 @@ def convert(source_layout: str, target_layout: str, src: str, dst: str, directio
                          "or aligned -> two_folder")
     if not os.path.isdir(src):
         raise ValueError(f"{src}: not a folder")
+    real_src, real_dst = os.path.realpath(src), os.path.realpath(dst)
+    if os.path.commonpath([real_src, real_dst]) == real_src:
+        raise ValueError(f"{dst}: inside {src} (or the same folder): the conversion would read its own output; "
+                         "choose an output folder outside the source")
     if os.path.exists(dst) and (not os.path.isdir(dst) or os.listdir(dst)):
         raise ValueError(f"{dst}: exists and is not an empty folder; choose a new output folder")
     conversion = Conversion()

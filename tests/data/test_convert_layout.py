@@ -78,3 +78,21 @@ def test_aligned_to_two_folder_skips_odd_widths_and_refuses_a_used_output(tmp_pa
     assert "not an empty folder" in capsys.readouterr().err
     assert convert_layout.main(["--from", "aligned", "--to", "aligned", str(src), str(tmp_path / "z")]) == 2
     assert "expected two_folder -> aligned or aligned -> two_folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("inside", ["converted", ".", "train/deeper"])
+def test_an_output_inside_the_source_is_refused_before_anything_is_written(aligned_dataset, tmp_path, capsys,
+                                                                            inside):
+    src, _ = aligned_dataset
+    before = sorted(str(path) for path in src.rglob("*"))
+    dst = src / inside
+    assert convert_layout.main(["--from", "aligned", "--to", "two_folder", str(src), str(dst)]) == 2
+    assert "inside" in capsys.readouterr().err
+    assert sorted(str(path) for path in src.rglob("*")) == before
+
+
+def test_a_symlinked_output_that_resolves_inside_the_source_is_refused(aligned_dataset, tmp_path, capsys):
+    src, _ = aligned_dataset
+    (tmp_path / "link").symlink_to(src / "train")
+    assert convert_layout.main(["--from", "aligned", "--to", "two_folder", str(src), str(tmp_path / "link" / "o")]) == 2
+    assert "inside" in capsys.readouterr().err
