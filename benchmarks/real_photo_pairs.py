@@ -181,7 +181,9 @@ def main(argv: Sequence[str] = None) -> int:
                         help="hash: one flat folder, the pipeline's hash split; regions: train/val/test "
                              "folders from disjoint regions of each photo")
     args = parser.parse_args(argv)
-    if os.path.exists(args.output):
+    if args.pairs < 1:
+        parser.error(f"--pairs {args.pairs}: expected at least 1")
+    if os.path.lexists(args.output):
         parser.error(f"{args.output} exists: choose a new folder")
     paths = photo_paths()
     counts = build(args.output, args.pairs, args.seed, args.split, paths)

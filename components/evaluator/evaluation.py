@@ -166,7 +166,7 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
         needs = f" (FID needs {minimum})" if fid is not None else ""
         raise EvaluationInputError(
             f"{split} split {eval_pattern}: {count} examples in {len(files)} file(s); expected at least {minimum}"
-            f"{needs} to score the candidate on. The eval split's share of the dataset is set by {SPLIT_SIZE_KEYS}")
+            f"{needs} to score the candidate on. The {split} split's share of the dataset is set by {SPLIT_SIZE_KEYS}")
 
     # Pass 2: the mean target image as a constant prediction.
     mean_target = target_sum / count

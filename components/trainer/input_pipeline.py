@@ -90,17 +90,25 @@ class TrainBatches:
         """Epoch ``epoch`` (0-based) from batch ``skip_batches`` on."""
         shuffled = self.pairs.shuffle(self.shuffle_buffer, seed=epoch_seed(self.seed, epoch),
                                       reshuffle_each_iteration=False)
-        dataset = shuffled.enumerate().skip(skip_batches * self.batch_size)
-        if self.jitter:
+        skipped = skip_batches * self.batch_size
+        if self.jitter:   # each pair's jitter seeded by its place in the epoch (enumerated before the skip)
             base = tf.constant([self.seed, epoch], tf.int64)
-            dataset = dataset.map(
+            dataset = shuffled.enumerate().skip(skipped).map(
                 lambda index, pair: random_jitter(pair[0], pair[1], self.jitter_scale,
                                                   tf.stack([base[0], base[1] * EPOCH_SEED_STRIDE + index])),
                 num_parallel_calls=AUTOTUNE)
         else:
-            dataset = dataset.map(lambda index, pair: pair)
+            dataset = shuffled.skip(skipped)
         # drop_remainder keeps one static batch shape, so the train step is traced once.
         return dataset.batch(self.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def validation_pairs(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput, *,
+                     cache: bool) -> tf.data.Dataset:
+    """The eval split's transformed pairs, decoded once when ``cache`` (as the training pairs are): the
+    Trainer scores them after every validated epoch."""
+    pairs = transformed_pairs(file_patterns, tft_output)
+    return pairs.cache() if cache else pairs
 
 
 def make_train_dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput, *,

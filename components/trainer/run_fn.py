@@ -68,7 +68,8 @@ def run_fn(fn_args: FnArgs) -> None:
     outputs = RunOutputs(folders.run_dir, folders.work_dir, gan.generator, samples, history,
                          samples_every_epochs=trainer_settings.samples_every_epochs, total_epochs=total_epochs)
     selection = validation.Selection(
-        input_pipeline.transformed_pairs(fn_args.eval_files, tft_output), gan.generator, folders.work_dir,
+        input_pipeline.validation_pairs(fn_args.eval_files, tft_output, cache=trainer_settings.cache_dataset),
+        gan.generator, folders.work_dir,
         batch_size=trainer_settings.batch_size, every_epochs=trainer_settings.validate_every_epochs,
         metric=trainer_settings.select_metric, statistic=trainer_settings.select_statistic)
     gan_trainer.fit(gan, dataset, steps_per_epoch=steps_per_epoch, total_epochs=total_epochs,

@@ -41,3 +41,17 @@ def test_an_existing_output_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         real_photo_pairs.main(["--pairs", "2", "--output", str(tmp_path / "taken")])
     assert os.listdir(tmp_path / "taken") == []
+
+
+@pytest.mark.parametrize("pairs", ["0", "-3"])
+def test_no_pairs_is_refused_before_anything_is_written(tmp_path, pairs):
+    with pytest.raises(SystemExit):
+        real_photo_pairs.main(["--pairs", pairs, "--output", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dangling_symlink_as_output_is_refused(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(SystemExit):
+        real_photo_pairs.main(["--pairs", "2", "--output", str(tmp_path / "link")])
+    assert not (tmp_path / "nowhere").exists()

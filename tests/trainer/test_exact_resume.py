@@ -62,6 +62,18 @@ def _fit(gan, manager, settings, watch=None):
                checkpoint_manager=manager, checkpoint_every_steps=CHECKPOINT_EVERY, collapse_watch=watch)
 
 
+def _uninterrupted_and_killed(settings, tmp_path):
+    """The uninterrupted run, and the folder of one killed at KILL_AT_STEP (its last checkpoint mid-epoch)."""
+    uninterrupted = _gan(settings)
+    _, manager = checkpoint_and_manager(uninterrupted, tmp_path / "uninterrupted")
+    _fit(uninterrupted, manager, settings)
+    killed = _gan(settings)
+    _, manager = checkpoint_and_manager(killed, tmp_path / "killed")
+    with pytest.raises(Killed):
+        _fit(killed, manager, settings, watch=KillAt(KILL_AT_STEP))
+    return uninterrupted, tmp_path / "killed"
+
+
 @pytest.mark.parametrize("changes", [
     dict(update_order="alternate", dropout_rate=0.5),
     dict(update_order="simultaneous", dropout_rate=0.5, epochs=2, epochs_decay=1),   # the decay is resumed too
@@ -71,17 +83,9 @@ def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_weights(
                                                                                 changes):
     settings = tiny_settings(**{"epochs": EPOCHS, "epochs_decay": 0, **changes})
 
-    uninterrupted = _gan(settings)
-    _, manager = checkpoint_and_manager(uninterrupted, tmp_path / "uninterrupted")
-    _fit(uninterrupted, manager, settings)
-
-    first = _gan(settings)
-    _, manager = checkpoint_and_manager(first, tmp_path / "killed")
-    with pytest.raises(Killed):
-        _fit(first, manager, settings, watch=KillAt(KILL_AT_STEP))
-    del first
+    uninterrupted, killed_dir = _uninterrupted_and_killed(settings, tmp_path)
     resumed = _gan(settings)
-    checkpoint, manager = checkpoint_and_manager(resumed, tmp_path / "killed")
+    checkpoint, manager = checkpoint_and_manager(resumed, killed_dir)
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     assert int(resumed.step) == CHECKPOINT_EVERY   # mid-epoch: the resumed epoch starts after its done batches
     history = _fit(resumed, manager, settings)
@@ -95,19 +99,12 @@ def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_weights(
 def test_without_the_saved_random_state_the_resumed_run_would_differ(tmp_path, deterministic_ops):
     """The test above can fail: restoring everything but the generator of the step's draws breaks it."""
     settings = tiny_settings(epochs=EPOCHS, epochs_decay=0, dropout_rate=0.5)
-    uninterrupted = _gan(settings)
-    _, manager = checkpoint_and_manager(uninterrupted, tmp_path / "uninterrupted")
-    _fit(uninterrupted, manager, settings)
-
-    first = _gan(settings)
-    _, manager = checkpoint_and_manager(first, tmp_path / "killed")
-    with pytest.raises(Killed):
-        _fit(first, manager, settings, watch=KillAt(KILL_AT_STEP))
+    uninterrupted, killed_dir = _uninterrupted_and_killed(settings, tmp_path)
     resumed = _gan(settings)
     partial = tf.train.Checkpoint(generator=resumed.generator, discriminator=resumed.discriminator,
                                   g_optimizer=resumed.g_optimizer, d_optimizer=resumed.d_optimizer,
                                   epoch=resumed.epoch, step=resumed.step)
-    partial.restore(manager.latest_checkpoint).expect_partial()
+    partial.restore(tf.train.latest_checkpoint(str(killed_dir))).expect_partial()
     _fit(resumed, tf.train.CheckpointManager(partial, str(tmp_path / "partial"), max_to_keep=1), settings)
 
     assert any(not np.allclose(got, want, atol=1e-6)
