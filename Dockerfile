@@ -37,5 +37,9 @@ COPY serving/ serving/
 RUN python -c "import components.example_gen.executor, components.transform.preprocessing, \
 components.trainer.run_fn, components.evaluator.component, components.pusher.executor"
 
+# The git commit the image was built from: each pushed version's lineage record names it (no .git in here).
+ARG CODE_VERSION=unknown
+ENV PIX2PIX_CODE_VERSION=${CODE_VERSION}
+
 # Pipeline steps override the command (TFX's Kubeflow V2 executor); Dataflow starts the Beam worker.
 ENTRYPOINT ["/opt/apache/beam/boot"]

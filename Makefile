@@ -63,7 +63,7 @@ compile-kubeflow: $(STAMP)
 	$(PY) -m pipeline compile --config $(CONFIG) --profile kubeflow --output $(COMPILED_KUBEFLOW) $(ARGS)
 
 build-image: $(STAMP)
-	docker build -t "$(IMAGE)" .
+	docker build --build-arg CODE_VERSION="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" -t "$(IMAGE)" .
 
 push-image: build-image
 	docker push "$(IMAGE)"

@@ -9,6 +9,14 @@ INPUT_IMAGE_KEY = "input_image"    # encoded PNG/JPEG/BMP/GIF bytes of the input
 TARGET_IMAGE_KEY = "target_image"  # encoded bytes of the target (B)
 PAIR_ID_KEY = "pair_id"            # stable id of the pair: its file stem
 
+IMAGE_KEYS = (INPUT_IMAGE_KEY, TARGET_IMAGE_KEY)  # all the Trainer and the served model read
+
+# Image properties ExampleGen records beside the bytes, so that StatisticsGen describes them and
+# ExampleValidator checks them against the schema (and for drift): <role>_<property>.
+IMAGE_ROLES = ("input", "target")
+IMAGE_PROPERTIES = ("width", "height", "channels", "brightness")  # brightness: mean pixel value in [0, 1]
+IMAGE_PROPERTY_KEYS = tuple(f"{role}_{name}" for role in IMAGE_ROLES for name in IMAGE_PROPERTIES)
+
 # Transformed features: float32 [H, W, C] in [-1, 1].
 INPUT_XF = "input"
 TARGET_XF = "target"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import logging
 import os
 import sys
@@ -50,6 +51,20 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--dry-run", action="store_true", help="compile and show what would be sent; send nothing")
 
     command("image", "print the profile's container image (for `make build-image` / `make push-image`)", "vertex")
+
+    schema = command("schema", "draft the curated schema from the config's dataset (SchemaGen, then the "
+                     "project's curation)", "local")
+    schema.add_argument("--output", default=None,
+                        help="schema file to write (default: data_validation.schema_file)")
+    schema.add_argument("--force", action="store_true", help="replace an existing (curated) schema file")
+
+    lineage = command("lineage", "a served version's chain back to its data, config and code, checked against "
+                      "ML Metadata", "local")
+    lineage.add_argument("version", help="a version number under <pusher.serving_dir>/<pusher.model_name>/, "
+                         "or a version folder")
+    lineage.add_argument("--json", action="store_true", help="print the raw lineage record, nothing else")
+    lineage.add_argument("--metadata", default=None, metavar="PATH",
+                         help="ML Metadata SQLite file to check against (default: pipeline.metadata_path)")
     return parser
 
 
@@ -183,6 +198,39 @@ def cmd_image(args) -> int:
     return 0
 
 
+def cmd_schema(args) -> int:
+    config = _load(args)
+    from pipeline import schema_draft  # heavy imports after the config is known to be valid
+
+    output = args.output or config.resolve(config.data_validation.schema_file)
+    path = schema_draft.draft_schema(config, output, force=args.force)
+    print(f"schema draft: {path} (curated for {config.resolve(config.data.dataset_dir)}; review it, then point "
+          f"data_validation.schema_file at it)")
+    return 0
+
+
+def cmd_lineage(args) -> int:
+    """Exit 2: no such version or no readable record; 1: the record disagrees with ML Metadata; else 0."""
+    config = _load(args)
+    from components.pusher.lineage_record import LineageRecordError
+    from pipeline import lineage
+
+    try:
+        version_dir = lineage.locate_version(args.version, config)
+        record = lineage.read_record(version_dir)
+    except (lineage.VersionNotFoundError, LineageRecordError) as error:
+        print(f"lineage error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(record, indent=1, sort_keys=True))
+        return 0
+    print("\n".join(lineage.describe(record, version_dir)))
+    agrees, lines = lineage.check_with_store(args.metadata or config.resolve(config.pipeline.metadata_path),
+                                             record, version_dir)
+    print("\n".join(lines))
+    return 0 if agrees else 1
+
+
 def _output(args, config) -> str:
     return args.output or COMPILED_DEFAULTS.get(config.profile.runner, COMPILED_DEFAULTS["vertex"])
 
@@ -200,8 +248,9 @@ def _offline_credentials():
     return AnonymousCredentials()
 
 
-COMMANDS = {"run": cmd_run, "model-summary": cmd_model_summary, "compile": cmd_compile,
-            "submit": cmd_submit_or_schedule, "schedule": cmd_submit_or_schedule, "image": cmd_image}
+COMMANDS = {"run": cmd_run, "schema": cmd_schema, "model-summary": cmd_model_summary, "compile": cmd_compile,
+            "submit": cmd_submit_or_schedule, "schedule": cmd_submit_or_schedule, "image": cmd_image,
+            "lineage": cmd_lineage}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

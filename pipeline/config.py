@@ -16,11 +16,14 @@ import os
 import typing
 from typing import Any, Dict, Sequence
 
+from components.bulk_inference.settings import BulkInferenceSettings
 from components.evaluator.settings import EvaluatorSettings
+from components.example_validator.settings import DataValidationSettings
 from components.pusher.settings import PusherSettings
 from components.trainer.settings import ServingSettings, TrainerSettings
 from components.transform.settings import TransformSettings
-from components.typed_settings import ConfigError, apply_override, build, check_keys, read_yaml_mapping, require
+from components.typed_settings import (ConfigError, apply_override, build, check_keys, read_yaml_mapping, require,
+                                       to_dict)
 from pipeline import profiles
 from pipeline.dataset import DataSection
 from pipeline.pipeline_settings import BeamSettings, PipelineSettings
@@ -32,11 +35,13 @@ __all__ = ["Config", "ConfigError", "load_config"]
 class Config:
     pipeline: PipelineSettings
     data: DataSection
+    data_validation: DataValidationSettings
     transform: TransformSettings
     trainer: TrainerSettings
     evaluator: EvaluatorSettings
     pusher: PusherSettings
     serving: ServingSettings
+    bulk_inference: BulkInferenceSettings
     beam: BeamSettings
     source: str = ""  # the file it was loaded from, for messages
     profile_name: str = profiles.LOCAL_RUNNER
@@ -51,6 +56,12 @@ class Config:
                 "served model refuses larger images, the Evaluator's included; raise both together")
         # The networks' size rules, applied to the size Transform gives them.
         self.trainer.check_image_size(self.transform.image_size)
+
+    def as_dict(self) -> Dict[str, Any]:
+        """Every section as plain data, plus the profile's name: what a lineage record stores."""
+        sections = {name: to_dict(getattr(self, name)) for name in typing.get_type_hints(Config)
+                    if name not in _NOT_SECTIONS}
+        return {**sections, "profile": self.profile_name}
 
     def resolve(self, path: str) -> str:
         """A path from the config, relative to the config file's folder."""
@@ -67,6 +78,8 @@ class Config:
             pipeline=dataclasses.replace(self.pipeline, **{key: self.resolve(getattr(self.pipeline, key)) for key in (
                 "root", "metadata_path", "report_dir", "log_dir")}),
             data=dataclasses.replace(self.data, dataset_dir=self.resolve(self.data.dataset_dir)),
+            data_validation=dataclasses.replace(self.data_validation,
+                                                schema_file=self.resolve(self.data_validation.schema_file)),
             evaluator=dataclasses.replace(self.evaluator, fid_inception_weights=self.resolve(weights) if weights else None),
             pusher=dataclasses.replace(self.pusher, serving_dir=self.resolve(self.pusher.serving_dir),
                                        model_config_file=self.resolve(model_config_file) if model_config_file else None))

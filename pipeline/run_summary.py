@@ -7,6 +7,7 @@ runner happened to print.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.components.evaluator import constants as evaluator_constants
 
 from components import model_run_files
+from components.bulk_inference import executor as bulk
 from components.example_gen import quarantine  # stdlib only: the ExampleGen's audit format
 from components.evaluator.executor import SUMMARY_PROPERTY
 from components.evaluator.report import REPORT_FILENAME
@@ -28,6 +30,7 @@ PIPELINE_CONTEXT = "pipeline"
 PIPELINE_RUN_CONTEXT = "pipeline_run"
 SUMMARY_METRICS = ("l1", "psnr", "ssim")
 PUSHED_MODEL_TYPE = "PushedModel"
+BULK_SHEET_NAME = "bulk_inference_contact_sheet.png"   # in the published report folder
 
 
 @dataclasses.dataclass
@@ -42,6 +45,7 @@ class RunSummary:
     report: Optional[str]
     metrics: Dict
     ingestion: Optional[str] = None  # ExampleGen's counts and quarantine report (IngestionAudit.describe)
+    bulk_inference: Optional[str] = None  # BatchTranslator's counts and contact sheet
 
     def lines(self) -> List[str]:
         out = [f"== pix2pix-tfx run {self.run_id} =="]
@@ -65,6 +69,8 @@ class RunSummary:
             out.append("pushed_model: none (the model was not blessed, so the serving model is unchanged)")
         if self.report:
             out.append(f"report: {self.report}")
+        if self.bulk_inference:
+            out.append(f"bulk inference: {self.bulk_inference}")
         return out
 
 
@@ -107,12 +113,41 @@ def summarize_latest_run(config: Config, connection_config) -> RunSummary:
         pushed_path = _str_prop(pushed, PUSHED_DESTINATION_KEY)
     metrics = json.loads(_str_prop(evaluation, SUMMARY_PROPERTY) or "{}") if evaluation else {}
     report = _publish_report(evaluation.uri, config.resolve(config.pipeline.report_dir)) if evaluation else None
+    bulk_result = _first(outputs.get("InferenceResult"))
+    _add_contact_sheet(report, bulk_result)
     return RunSummary(run_id=run.name, blessed=blessed,
                       blessing_message=_str_prop(blessing, evaluator_constants.ARTIFACT_PROPERTY_BLESSING_MESSAGE_KEY) if blessing else "",
                       pushed_model=pushed_path, model_uri=model.uri if model else None,
                       model_run_uri=model_run.uri if model_run else None,
                       evaluation_uri=evaluation.uri if evaluation else None, report=report, metrics=metrics,
-                      ingestion=ingestion)
+                      ingestion=ingestion, bulk_inference=_bulk_inference_line(bulk_result))
+
+
+def _bulk_inference_line(result) -> Optional[str]:
+    """What BatchTranslator did (its counts and contact sheet), or None when it did not run."""
+    if result is None:
+        return None
+    skipped = _str_prop(result, bulk.SKIPPED)
+    if skipped:
+        return f"{_str_prop(result, bulk.SPLIT)} split not translated: {skipped}"
+    return (f"{_int_prop(result, bulk.TRANSLATED)} {_str_prop(result, bulk.SPLIT)} image(s) translated into "
+            f"{result.uri}/{bulk.IMAGES_FOLDER} ({_int_prop(result, bulk.FAILED)} failed); contact sheet: "
+            f"{_str_prop(result, bulk.CONTACT_SHEET) or 'none'}")
+
+
+def _add_contact_sheet(report: Optional[str], result) -> None:
+    """The published report gains the batch translation's contact sheet (it ran after the Evaluator)."""
+    sheet = _str_prop(result, bulk.CONTACT_SHEET) if result is not None else ""
+    if not report or not sheet or not os.path.isfile(sheet) or not os.path.isfile(report):
+        return
+    shutil.copyfile(sheet, os.path.join(os.path.dirname(report), BULK_SHEET_NAME))
+    with open(report, encoding="utf-8") as handle:
+        page = handle.read()
+    section = (f"<h2>Batch translation ({html.escape(_str_prop(result, bulk.SPLIT))} split, after the push)</h2>"
+               f"<p>{_int_prop(result, bulk.TRANSLATED)} images in {html.escape(result.uri)}</p>"
+               f'<img src="{BULK_SHEET_NAME}" alt="input | generated" style="max-width:100%">')
+    with open(report, "w", encoding="utf-8") as handle:
+        handle.write(page.replace("</body>", section + "\n</body>", 1))
 
 
 def _ingestion_line(examples) -> Optional[str]:

@@ -26,6 +26,9 @@ class ImageQualityEvaluatorSpec(types.ComponentSpec):
         executor.MODEL: ChannelParameter(type=standard_artifacts.Model),
         executor.MODEL_RUN: ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
         executor.BASELINE_MODEL: ChannelParameter(type=standard_artifacts.Model, optional=True),
+        # The data's statistics (named on the blessing: the next run's drift baseline) and its validation.
+        executor.STATISTICS: ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
+        executor.ANOMALIES: ChannelParameter(type=standard_artifacts.ExampleAnomalies, optional=True),
     }
     OUTPUTS = {
         executor.EVALUATION: ChannelParameter(type=standard_artifacts.ModelEvaluation),
@@ -41,9 +44,11 @@ class ImageQualityEvaluator(base_component.BaseComponent):
 
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel, custom_config: Dict[str, Any],
                  model_run: Optional[types.BaseChannel] = None,
-                 baseline_model: Optional[types.BaseChannel] = None):
+                 baseline_model: Optional[types.BaseChannel] = None,
+                 statistics: Optional[types.BaseChannel] = None, anomalies: Optional[types.BaseChannel] = None):
         super().__init__(spec=ImageQualityEvaluatorSpec(
             examples=examples, model=model, model_run=model_run, baseline_model=baseline_model,
+            statistics=statistics, anomalies=anomalies,
             custom_config=json.dumps(custom_config, sort_keys=True),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing)))

@@ -28,6 +28,7 @@ from components.evaluator import blessing, fid as fid_metric, metrics, report
 from components.evaluator.baselines import IDENTITY_BASELINE, MEAN_TARGET_BASELINE
 from components.evaluator.fid import FrechetInceptionDistance
 from components.evaluator.settings import SECTION, EvaluatorSettings
+from components.example_validator import report as validation_report
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +123,13 @@ def load_baseline(path: Optional[str], settings: EvaluatorSettings) -> Tuple[Opt
 
 def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: EvaluatorSettings,
              baseline_model_dir: Optional[str] = None, loss_curves: Optional[str] = None,
-             split: str = "eval", training_summary: Optional[dict] = None) -> EvaluationResult:
+             split: str = "eval", training_summary: Optional[dict] = None,
+             validation: Optional[dict] = None) -> EvaluationResult:
     """Scores the candidate (and baselines) on ``split``'s examples, writes metrics, pictures and report.
 
     ``training_summary`` (the Trainer's training.json) says which epoch the candidate is and why; the
     report shows it beside the split, so a reader sees that selection and gate used different examples.
+    ``validation`` (the ExampleValidator's validation.json) adds the data's anomalies and drift to the report.
     """
     files = eval_files(eval_pattern)
     candidate = load_model(model_dir, CANDIDATE_ROLE, (features.TRANSFORM_FEATURES, features.SERVING_EXAMPLES))
@@ -215,7 +218,9 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
                      f"validated on the '{training_summary.get('validation_split')}' split.")
     report_path = report.write_report(output_dir, title="pix2pix evaluation", metrics=model_stats,
                                       baselines=baselines, checks=checks, blessed=blessed,
-                                      sample_grid_png=grid, extra_images=extra, notes=notes, split=split)
+                                      sample_grid_png=grid, extra_images=extra, notes=notes, split=split,
+                                      extra_sections={"Data validation": validation_report.validation_tables(validation)}
+                                      if validation else None)
     result = EvaluationResult(blessed=blessed, message=message, candidate=candidate_stats, baselines=baselines,
                               baseline_model=previous_stats, checks=checks, num_examples=count, split=split,
                               training=training_summary,

@@ -21,6 +21,7 @@ from tfx.dsl.io import fileio
 from tfx.utils import io_utils, path_utils
 
 from components.evaluator import evaluation
+from components.example_validator import executor as validator_executor
 from components.example_gen.settings import gate_split
 from components.model_run_files import LOSS_CURVES, TRAINING_SUMMARY  # the Trainer writes them into ModelRun
 from components import typed_settings
@@ -31,8 +32,10 @@ EXAMPLES, MODEL = standard_component_specs.EXAMPLES_KEY, standard_component_spec
 MODEL_RUN, BASELINE_MODEL = standard_component_specs.MODEL_RUN_KEY, standard_component_specs.BASELINE_MODEL_KEY
 EVALUATION, BLESSING = standard_component_specs.EVALUATION_KEY, standard_component_specs.BLESSING_KEY
 CUSTOM_CONFIG = standard_component_specs.CUSTOM_CONFIG_KEY
+STATISTICS, ANOMALIES = standard_component_specs.STATISTICS_KEY, standard_component_specs.ANOMALIES_KEY
 # Our own properties on the ModelEvaluation: where the HTML report is, and the verdict with its numbers.
 REPORT_PROPERTY, SUMMARY_PROPERTY = "report", "summary"
+VALIDATION_PROPERTY = validator_executor.VALIDATION_PROPERTY
 
 
 class Executor(tfx_evaluator_executor.Executor):
@@ -59,7 +62,8 @@ class Executor(tfx_evaluator_executor.Executor):
             eval_pattern, path_utils.serving_model_path(model.uri), model_evaluation.uri, settings,
             baseline_model_dir=path_utils.serving_model_path(baseline_model.uri) if baseline_model else None,
             loss_curves=os.path.join(model_run.uri, LOSS_CURVES) if model_run else None,
-            split=split, training_summary=_training_summary(model_run))
+            split=split, training_summary=_training_summary(model_run),
+            validation=_validation_result(_optional(input_dict, ANOMALIES)))
 
         # The custom properties TFX's Evaluator writes, which the Pusher and the resolver read.
         blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY,
@@ -70,6 +74,10 @@ class Executor(tfx_evaluator_executor.Executor):
         if baseline_model:
             blessing.set_string_custom_property(constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY, baseline_model.uri)
             blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY, baseline_model.id)
+        statistics = _optional(input_dict, STATISTICS)
+        if statistics is not None:  # the data this model saw: the next run's ExampleValidator measures drift from it
+            blessing.set_string_custom_property(validator_executor.DATA_STATISTICS_URI, statistics.uri)
+            blessing.set_int_custom_property(validator_executor.DATA_STATISTICS_ID, statistics.id or 0)
         io_utils.write_string_file(os.path.join(
             blessing.uri, constants.BLESSED_FILE_NAME if result.blessed else constants.NOT_BLESSED_FILE_NAME), "")
         model_evaluation.set_string_custom_property(REPORT_PROPERTY, result.report_path)
@@ -88,6 +96,17 @@ def _training_summary(model_run):
     except (ValueError, OSError) as error:  # the report then just does not say which epoch it is
         logging.getLogger(__name__).warning("training summary %s is unreadable (%s: %s)", path,
                                             type(error).__name__, error)
+        return None
+
+
+def _validation_result(anomalies):
+    """The ExampleValidator's verdict (anomalies, drift) for the report, or None."""
+    if anomalies is None:
+        return None
+    props = anomalies.mlmd_artifact.custom_properties
+    try:
+        return json.loads(props[VALIDATION_PROPERTY].string_value) if VALIDATION_PROPERTY in props else None
+    except ValueError:
         return None
 
 

@@ -208,6 +208,7 @@ def write_report(
     extra_images: dict[str, str] | None = None,
     notes: list[str] | None = None,
     split: str = "eval",
+    extra_sections: dict[str, str] | None = None,
 ) -> str:
     """Writes output_dir/report.html and returns its path.
 
@@ -215,7 +216,7 @@ def write_report(
     baselines: {trivial predictor name: {metric: stats}}; checks: dicts with
     metric, statistic, op, threshold, value, passed, kind (relative checks also
     baseline, baseline_name and their margins). Images are copied into
-    output_dir when they live elsewhere.
+    output_dir when they live elsewhere. ``extra_sections``: {title: trusted HTML}, after the checks.
     """
     output_dir = str(output_dir) if output_files.is_remote(output_dir) else os.path.realpath(output_dir)
     output_files.makedirs(output_dir)
@@ -238,6 +239,8 @@ def write_report(
         "<h2>Checks</h2>",
         _checks_table(checks),
     ]
+    for title, body in (extra_sections or {}).items():
+        sections += [f"<h2>{html.escape(title)}</h2>", body]
     if sample_grid_png:
         sections += [
             "<h2>Samples</h2>",

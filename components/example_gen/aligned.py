@@ -46,9 +46,17 @@ def join_halves(input_pixels: np.ndarray, target_pixels: np.ndarray, direction: 
 def check_aligned(data: bytes, limits: image_checks.ImageLimits, direction: str) -> Tuple[bytes, bytes]:
     """An aligned file -> (input PNG, target PNG), or :class:`image_checks.ImageRejected`.
 
+    Halves are lossless PNGs of the decoded pixels (16-bit stays 16-bit).
+    """
+    input_pixels, target_pixels = checked_halves(data, limits, direction)
+    return image_checks.encode_png(input_pixels), image_checks.encode_png(target_pixels)
+
+
+def checked_halves(data: bytes, limits: image_checks.ImageLimits, direction: str) -> Tuple[np.ndarray, np.ndarray]:
+    """An aligned file -> (input pixels, target pixels), or :class:`image_checks.ImageRejected`.
+
     The pixel limit applies to the whole file, the minimum side to each half.
-    Halves are lossless PNGs of the decoded pixels (16-bit stays 16-bit), cut
-    from the image turned upright by its EXIF orientation.
+    The halves are cut from the image turned upright by its EXIF orientation.
     """
     header = image_checks.read_header(data)
     width, height = header.upright_size
@@ -57,5 +65,4 @@ def check_aligned(data: bytes, limits: image_checks.ImageLimits, direction: str)
             quarantine.ODD_WIDTH, f"{width}x{height}: an odd width has no two equal halves")
     image_checks.check_limits(header, limits, min_side_of=(width // 2, height))
     pixels = image_checks.upright(image_checks.decode_pixels(data, header), header)
-    input_pixels, target_pixels = split_halves(pixels, direction)
-    return image_checks.encode_png(input_pixels), image_checks.encode_png(target_pixels)
+    return split_halves(pixels, direction)

@@ -13,6 +13,7 @@ and fails the run when too little of the dataset is usable.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import logging
@@ -44,6 +45,10 @@ IGNORED = "ignored"
 ROUTES = "routes"
 # What each (kind, key, count) tuple of the audit counts.
 COUNT_EXAMPLES, COUNT_QUARANTINED, COUNT_RESIZED, COUNT_IGNORED = "examples", "quarantined", "resized", "ignored"
+# On the Examples artifact, for lineage: {split: content fingerprint}, and TFX's fingerprint of the source files.
+FINGERPRINT_PROPERTY, INPUT_FINGERPRINT_PROPERTY = "content_fingerprint", "input_fingerprint"
+FINGERPRINTS_FILE = "fingerprints.json"   # beside the quarantine report
+FINGERPRINT_MODULUS = 2 ** 256
 
 
 class IngestionError(RuntimeError):
@@ -175,6 +180,50 @@ def _keep_report_of_failed_run(report_dir: str, examples_uri: str) -> str:
     return FileSystems.join(kept_dir, quarantine.REPORT_FILE)
 
 
+def example_digest(example) -> int:
+    """One Example's SHA-256 (of its deterministic serialization) as an integer, for :class:`_FingerprintFn`."""
+    return int.from_bytes(hashlib.sha256(example.SerializeToString(deterministic=True)).digest(), "big")
+
+
+class _FingerprintFn(beam.CombineFn):
+    """Examples' digests -> "sha256-sum:<count>:<hex>": the same set of examples gives the same fingerprint,
+    whatever order the workers wrote them in (a sum modulo 2^256 of each example's SHA-256)."""
+
+    def create_accumulator(self):
+        return 0, 0
+
+    def add_input(self, accumulator, digest):
+        return accumulator[0] + 1, (accumulator[1] + digest) % FINGERPRINT_MODULUS
+
+    def merge_accumulators(self, accumulators):
+        count, total = 0, 0
+        for part_count, part_total in accumulators:
+            count, total = count + part_count, (total + part_total) % FINGERPRINT_MODULUS
+        return count, total
+
+    def extract_output(self, accumulator):
+        return f"sha256-sum:{accumulator[0]}:{accumulator[1]:064x}"
+
+
+def _write_fingerprints(report_dir: str, example_splits: Dict[str, beam.PCollection]) -> None:
+    fingerprints = [split
+                    | f"Digest[{name}]" >> beam.Map(example_digest)
+                    | f"Fingerprint[{name}]" >> beam.CombineGlobally(_FingerprintFn())
+                    | f"TagFingerprint[{name}]" >> beam.Map(lambda value, split=name: (split, value))
+                    for name, split in example_splits.items()]
+    _ = (fingerprints
+         | "FlattenFingerprints" >> beam.Flatten()
+         | "OneFingerprintList" >> beam.combiners.ToList()
+         | "FingerprintJson" >> beam.Map(lambda pairs: json.dumps(dict(sorted(pairs)), sort_keys=True))
+         | "WriteFingerprints" >> beam.io.WriteToText(FileSystems.join(report_dir, FINGERPRINTS_FILE),
+                                                      num_shards=1, shard_name_template=""))
+
+
+def read_fingerprints(report_dir: str) -> Dict[str, str]:
+    with FileSystems.open(FileSystems.join(report_dir, FINGERPRINTS_FILE)) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """ExampleGen for paired images (two_folder, aligned) and Example TFRecords, with a quarantine."""
 
@@ -210,6 +259,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 report=FileSystems.join(report_dir, quarantine.REPORT_FILE))
             _write_report(report_dir, template, ingest.ITEMS_PER_EXAMPLE[settings.layout], example_splits,
                           rejected, ingested[ingest.RESIZED], routed[IGNORED])
+            _write_fingerprints(report_dir, example_splits)
         return example_splits
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
@@ -240,6 +290,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         settings = settings_from_exec_properties(exec_properties)
         audit = read_audit(report_dir)
         examples.set_string_custom_property(quarantine.AUDIT_PROPERTY, audit.to_json())
+        examples.set_string_custom_property(FINGERPRINT_PROPERTY, json.dumps(read_fingerprints(report_dir)))
+        input_fingerprint = exec_properties.get(example_gen_utils.FINGERPRINT_PROPERTY_NAME)
+        if input_fingerprint:
+            examples.set_string_custom_property(INPUT_FINGERPRINT_PROPERTY, str(input_fingerprint))
         failure = audit.failure(settings.min_valid_fraction,
                                 artifact_utils.decode_split_names(examples.split_names))
         if failure:

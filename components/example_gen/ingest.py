@@ -20,7 +20,7 @@ from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from components import features
-from components.example_gen import aligned, image_checks, layout, pairing, quarantine, tfrecord_files
+from components.example_gen import aligned, image_checks, image_properties, layout, pairing, quarantine, tfrecord_files
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,9 @@ class _ReadTwoFolderPair(beam.DoFn):
             log.debug("ExampleGen kept pair %s/%s of different sizes (%s); Transform resizes both",
                      split, pair_id, mismatch)
             yield beam.pvalue.TaggedOutput(RESIZED, split)
-        yield split, pairing.make_example(pair_id, checked[layout.INPUT_ROLE].encoded,
-                                          checked[layout.TARGET_ROLE].encoded)
+        input_image, target_image = checked[layout.INPUT_ROLE], checked[layout.TARGET_ROLE]
+        yield split, pairing.make_example(pair_id, input_image.encoded, target_image.encoded,
+                                          image_properties.of_pair(input_image.pixels, target_image.pixels))
 
 
 class _ReadAlignedFile(beam.DoFn):
@@ -145,12 +146,14 @@ class _ReadAlignedFile(beam.DoFn):
                                 f"stem {pair_id!r} is shared by {names}: the pair is ambiguous", split)
             return
         try:
-            input_png, target_png = aligned.check_aligned(read_file(paths[0], sizes[paths[0]], self._max_bytes),
-                                                          self._limits, self._direction)
+            input_pixels, target_pixels = aligned.checked_halves(
+                read_file(paths[0], sizes[paths[0]], self._max_bytes), self._limits, self._direction)
         except image_checks.ImageRejected as error:
             yield _rejected(paths[0], error.reason, error.detail, split)
             return
-        yield split, pairing.make_example(pair_id, input_png, target_png)
+        yield split, pairing.make_example(pair_id, image_checks.encode_png(input_pixels),
+                                          image_checks.encode_png(target_pixels),
+                                          image_properties.of_pair(input_pixels, target_pixels))
 
 
 class _ReadRecordFile(beam.DoFn):
@@ -229,7 +232,8 @@ class _ReadRecordFile(beam.DoFn):
             log.debug("ExampleGen kept record %s (%s) of different sizes (%s); Transform resizes both",
                      locator, pair_id, mismatch)
             yield beam.pvalue.TaggedOutput(RESIZED, split)
-        yield split, pairing.make_example(pair_id, checked[0].encoded, checked[1].encoded)
+        yield split, pairing.make_example(pair_id, checked[0].encoded, checked[1].encoded,
+                                          image_properties.of_pair(checked[0].pixels, checked[1].pixels))
 
     @staticmethod
     def _broken(path: str, index: int, detail: str, split: str) -> beam.pvalue.TaggedOutput:

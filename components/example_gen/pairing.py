@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import posixpath
 import warnings
-from typing import List, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple, Union
+
+import numpy as np
 
 import tensorflow as tf
 from google.protobuf.message import DecodeError
@@ -39,17 +41,30 @@ def match_pair(pair_id: str, paths_by_role: dict) -> Tuple[Optional[Tuple[str, s
                   for p in inputs + targets]
 
 
-def make_example(pair_id: str, input_bytes: bytes, target_bytes: bytes) -> tf.train.Example:
-    """Images are stored encoded, never as decoded pixels: small records, exact bytes."""
+def make_example(pair_id: str, input_bytes: bytes, target_bytes: bytes,
+                 properties: Optional[Mapping[str, Union[int, float]]] = None) -> tf.train.Example:
+    """Images are stored encoded, never as decoded pixels: small records, exact bytes.
+
+    ``properties`` (``image_properties.of_pair``: sizes, channels, brightness) are
+    added as int64 / float features for StatisticsGen and ExampleValidator; the
+    Trainer and the served model read the image bytes only.
+    """
 
     def _bytes(value: bytes) -> tf.train.Feature:
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
-    return tf.train.Example(features=tf.train.Features(feature={
+    def _number(value: Union[int, float]) -> tf.train.Feature:
+        if isinstance(value, (int, np.integer)):
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+        return tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+
+    feature_map = {
         features.INPUT_IMAGE_KEY: _bytes(input_bytes),
         features.TARGET_IMAGE_KEY: _bytes(target_bytes),
         features.PAIR_ID_KEY: _bytes(pair_id.encode("utf-8")),
-    }))
+    }
+    feature_map.update({key: _number(value) for key, value in (properties or {}).items()})
+    return tf.train.Example(features=tf.train.Features(feature=feature_map))
 
 
 def parse_example(serialized: bytes) -> Tuple[str, bytes, bytes]:

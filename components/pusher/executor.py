@@ -31,7 +31,7 @@ import re
 import sys
 import time
 import uuid
-from typing import Any, Dict, Iterable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import tensorflow as tf
 from google.protobuf import text_format
@@ -43,6 +43,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components import typed_settings
+from components.pusher import lineage_builder, lineage_record
 from components.pusher.settings import SECTION, PusherSettings
 
 log = logging.getLogger(__name__)
@@ -151,12 +152,15 @@ def pushed_by_us(version_path: str) -> bool:
     return fileio.exists(os.path.join(version_path, PUSHED_MARKER))
 
 
-def publish_atomically(model_path: str, base_directory: str) -> str:
+def publish_atomically(model_path: str, base_directory: str,
+                       describe: Optional[Callable[[str, str], None]] = None) -> str:
     """Copies into a staging folder of this push's own, then renames it to a new version; returns its path.
 
     The copy happens outside the lock (pushes copy in parallel); the version is chosen and claimed by
     the rename under ``push_lock``. ``rename`` without overwrite refuses an existing version folder.
-    A failed copy or rename removes this push's staging folder and publishes nothing.
+    ``describe(staging, final path)`` writes files that name the version (the lineage record) into the
+    staging folder once the version is chosen, so they appear with it. A failed copy, description or
+    rename removes this push's staging folder and publishes nothing.
     """
     fileio.makedirs(base_directory)
     staging = os.path.join(base_directory, staging_name(int(time.time())))
@@ -165,6 +169,8 @@ def publish_atomically(model_path: str, base_directory: str) -> str:
         io_utils.write_string_file(os.path.join(staging, PUSHED_MARKER), "")  # TF Serving ignores other files
         with push_lock(base_directory):
             final = os.path.join(base_directory, str(next_version(base_directory, int(time.time()))))
+            if describe is not None:
+                describe(staging, final)
             fileio.rename(staging, final, overwrite=False)
     except BaseException:
         _remove_quietly(staging)
@@ -284,8 +290,11 @@ class Executor(tfx_pusher_executor.Executor):
             serving_path = os.path.join(base, str(versions[-1]))
             log.info("this model is already served as version %d: not copied again", versions[-1])
         else:
-            serving_path = publish_atomically(model_path, base)
-            log.info("published %s", serving_path)
+            custom_config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
+            serving_path = publish_atomically(model_path, base, lambda staging, final: self._describe(
+                input_dict, custom_config.get(lineage_record.LINEAGE_KEY) or {}, staging, final))
+            log.info("published %s with its lineage record and model card (%s/)", serving_path,
+                     lineage_record.ASSETS_EXTRA)
         with push_lock(base):
             stale = remove_stale_staging(base, int(time.time()))
             deleted = prune_versions(base, keep, pins)
@@ -300,6 +309,44 @@ class Executor(tfx_pusher_executor.Executor):
             log.warning("version %d is pinned (%s) but %s has no such version: TF Serving cannot load it",
                         version, pins[version], base)
 
-        io_utils.copy_dir(model_path, model_push.uri)  # archive with the artifact, as TFX's Pusher does
+        io_utils.copy_dir(serving_path, model_push.uri)  # archive with the artifact, as TFX's Pusher does
         self._MarkPushed(model_push, pushed_destination=serving_path,
                          pushed_version=os.path.basename(serving_path))
+
+    def _describe(self, input_dict: Dict[str, List[Any]], lineage: Dict[str, Any], staging: str, final: str) -> None:
+        """Writes assets.extra/lineage.json and assets.extra/model_card.html into the staging folder."""
+        from components.pusher import model_card
+
+        def single(role):
+            artifacts = input_dict.get(role) or []
+            return artifacts[0] if artifacts else None
+
+        artifacts = {role: lineage_record.artifact_entry(single(role))
+                     for role in lineage_record.ROLES if single(role) is not None}
+        pusher_execution = getattr(self._context, "_unique_id", None) if self._context else None
+        executions = lineage_builder.executions_from_store(lineage.get("metadata_path"), artifacts)
+        node = self._context.pipeline_node if self._context else None
+        if pusher_execution and str(pusher_execution).isdigit():  # the launcher's execution id
+            executions.append({"id": int(pusher_execution), "type": node.node_info.type.name if node else None,
+                               "node": node.node_info.id if node else "Pusher", "produced": []})
+        pipeline = dict(lineage.get("pipeline") or {})
+        pipeline.update(run_id=self._context.pipeline_run_id if self._context else None,
+                        metadata_path=lineage.get("metadata_path"))
+        base = os.path.dirname(final)
+        record = lineage_record.build_record(
+            served={"model_name": os.path.basename(base), "version": int(os.path.basename(final)), "path": final},
+            pipeline=pipeline,
+            code=lineage_record.code_version(lineage.get("project_dir") or os.getcwd()),
+            data=lineage_builder.data_section(single(lineage_record.EXAMPLES)),
+            validation=lineage_builder.validation_section(single(lineage_record.ANOMALIES)),
+            training=lineage_builder.training_section(single(lineage_record.MODEL_RUN)),
+            evaluation=lineage_builder.evaluation_section(single(lineage_record.MODEL_EVALUATION),
+                                                          single(lineage_record.MODEL_BLESSING)),
+            config=lineage.get("config") or {}, artifacts=artifacts, executions=executions)
+        record_path = lineage_record.lineage_path(staging)
+        fileio.makedirs(os.path.dirname(record_path))
+        io_utils.write_string_file(record_path, json.dumps(record, indent=1, sort_keys=True))
+        evaluation = single(lineage_record.MODEL_EVALUATION)
+        grid = os.path.join(evaluation.uri, lineage_builder.SAMPLE_GRID) if evaluation is not None else None
+        model_card.write_model_card(record, lineage_record.model_card_path(staging),
+                                    grid if grid and fileio.exists(grid) else None)

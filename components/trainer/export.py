@@ -324,7 +324,8 @@ class GeneratorServingModule(tf.Module):
         setattr(self, GENERATOR_VARIABLES, list(generator.variables))
         self.tft_layer = tft_output.transform_features_layer()
         raw_spec = tft_output.raw_feature_spec()
-        self._raw_spec = raw_spec
+        # transform_features answers for the pair's features, not the image properties (validation's, not serving's).
+        self._raw_spec = {key: spec for key, spec in raw_spec.items() if key not in features.IMAGE_PROPERTY_KEYS}
         self._input_spec = {features.INPUT_IMAGE_KEY: raw_spec[features.INPUT_IMAGE_KEY]}
         self._max_input_pixels = max_input_pixels
         self._output_size = output_size

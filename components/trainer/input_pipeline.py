@@ -33,7 +33,8 @@ def list_files(file_patterns: Sequence[str]) -> List[str]:
 
 def transformed_pairs(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput) -> tf.data.Dataset:
     """Unbatched (input, target) float32 images in [-1, 1], in file order."""
-    raw_spec = tft_output.raw_feature_spec()
+    # The images only: the image-property features are for StatisticsGen and ExampleValidator.
+    raw_spec = {key: tft_output.raw_feature_spec()[key] for key in features.IMAGE_KEYS}
     transform_layer = tft_output.transform_features_layer()
 
     def transform(serialized: tf.Tensor):

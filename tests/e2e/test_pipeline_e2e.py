@@ -2,8 +2,10 @@
 
 Runs the real TFX components with LocalDagRunner and Beam's DirectRunner on a
 freshly generated tiny dataset, then checks what reached serving_model/ and ML
-Metadata. A second run with impossible thresholds re-uses the cached upstream
-components and must not push.
+Metadata. The first run has impossible thresholds and must not push; the second
+re-uses its cached upstream components, is blessed and pushed, and its version
+carries a lineage record that `python -m pipeline lineage` checks against ML
+Metadata. A later run on grayscale images is stopped by data validation.
 """
 import os
 import json
@@ -44,8 +46,15 @@ IMPOSSIBLE = ["evaluator.thresholds={l1: {statistic: mean, max: 0.001}}"]
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
+def unblessed_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e")
+    return workdir, run_pipeline(workdir, *IMPOSSIBLE)
+
+
+@pytest.fixture(scope="module")
+def first_run(unblessed_run):
+    """The first blessed run: the same data and training (cached), thresholds it passes."""
+    workdir, _ = unblessed_run
     return workdir, run_pipeline(workdir, *LENIENT)
 
 
@@ -99,9 +108,9 @@ def test_training_leaves_checkpoints_curves_and_sample_grids(first_run):
         "epoch_0001.png", "epoch_0002.png", "epoch_0003.png"]
 
 
-def test_training_validates_exports_its_best_epoch_and_the_gate_scores_other_examples(first_run):
+def test_training_validates_exports_its_best_epoch_and_the_gate_scores_other_examples(unblessed_run, first_run):
     workdir, result = first_run
-    log = result.stdout + result.stderr
+    log = unblessed_run[1].stdout + unblessed_run[1].stderr   # the run that trained (the blessed one re-used it)
     assert len(re.findall(r"epoch \d/3 .* val L1 \S+ PSNR \S+ SSIM \S+", log)) == 3   # validated every epoch
     run_dir = re.search(r"^training run: (\S+)", result.stdout, re.M).group(1)
     summary = json.loads(open(os.path.join(run_dir, "training.json")).read())
@@ -137,14 +146,80 @@ def test_a_candidate_passing_absolute_thresholds_but_regressing_is_refused(first
     assert served(workdir) == before
 
 
-def test_a_model_failing_the_thresholds_is_not_pushed(first_run):
+def test_a_model_failing_the_thresholds_is_not_pushed(unblessed_run):
+    workdir, first = unblessed_run
+    assert "NOT BLESSED" in first.stdout
+    assert "l1 mean" in first.stdout and "FAIL" in first.stdout
+    assert re.search(r"^pushed_model: none \(the model was not blessed", first.stdout, re.M)
+
+
+def test_the_pushed_version_carries_its_lineage_and_model_card(first_run):
+    workdir, result = first_run
+    version = pushed_path(result.stdout)
+    record = json.loads(open(os.path.join(version, "assets.extra", "lineage.json")).read())
+    assert record["served"]["path"] == version and str(record["served"]["version"]) == os.path.basename(version)
+    data = record["data"]
+    assert data["location"] == os.path.join(str(workdir), "synthetic_facades") and data["layout"] == "two_folder"
+    assert sum(split["pairs"] for split in data["splits"].values()) == 24
+    assert all(split["fingerprint"].startswith(f"sha256-sum:{split['pairs']}:") for split in data["splits"].values())
+    assert record["config"]["trainer"]["epochs"] == 2 and record["config"]["transform"]["image_size"] == 32
+    assert record["training"]["exported_epoch"] >= 1 and record["evaluation"]["blessed"] is True
+    assert record["evaluation"]["split"] == "test" and record["evaluation"]["checks"]
+    assert record["validation"]["anomalies"] and not any(record["validation"]["anomalies"].values())
+    assert record["versions"]["tfx"] and record["code"]["source"] in ("git", "unknown")
+    artifacts = record["mlmd"]["artifacts"]
+    assert {"examples", "statistics", "schema", "anomalies", "transform_graph", "model", "model_run",
+            "model_evaluation", "model_blessing"} <= set(artifacts)
+    nodes = {execution["node"] for execution in record["mlmd"]["executions"]}
+    assert {"FileBasedExampleGen", "Trainer", "ImageQualityEvaluator", "Pusher"} <= nodes
+    card = open(os.path.join(version, "assets.extra", "model_card.html")).read()
+    assert "data:image/png;base64," in card and "Intended use" in card
+
+
+def test_lineage_prints_the_chain_and_it_matches_ml_metadata(first_run):
+    workdir, result = first_run
+    version = os.path.basename(pushed_path(result.stdout))
+    command = [sys.executable, "-m", "pipeline", "lineage", version, "--config",
+               os.path.join(ROOT, "pipeline_config.yaml"), "--set", f"pusher.serving_dir={workdir}/serving_model",
+               "--set", f"pipeline.metadata_path={workdir}/metadata.sqlite"]
+    lineage = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert lineage.returncode == 0, lineage.stdout + lineage.stderr
+    assert f"version {version}" in lineage.stdout and "trained on: Examples" in lineage.stdout
+    assert "MISMATCH" not in lineage.stdout and "all ok" in lineage.stdout
+
+
+def test_bulk_inference_translates_the_test_split_after_the_push(first_run):
     workdir, first = first_run
-    before = sorted(os.listdir(os.path.join(str(workdir), "serving_model", "pix2pix")))
-    second = run_pipeline(workdir, *IMPOSSIBLE)
-    assert "NOT BLESSED" in second.stdout
-    assert "l1 mean" in second.stdout and "FAIL" in second.stdout
-    assert re.search(r"^pushed_model: none \(the model was not blessed", second.stdout, re.M)
-    assert sorted(os.listdir(os.path.join(str(workdir), "serving_model", "pix2pix"))) == before
+    before = served(workdir)
+    result = run_pipeline(workdir, *LENIENT, "bulk_inference.split=test")
+    record = json.loads(open(os.path.join(pushed_path(first.stdout), "assets.extra", "lineage.json")).read())
+    pairs = record["data"]["splits"]["test"]["pairs"]
+    line = re.search(r"^bulk inference: (\d+) test image\(s\) translated into (\S+) \(0 failed\); "
+                     r"contact sheet: (\S+)$", result.stdout, re.M)
+    assert line and int(line.group(1)) == pairs, result.stdout
+    assert sorted(os.listdir(line.group(2))) == sorted(["_failures.txt"] + [
+        name for name in os.listdir(line.group(2)) if name.endswith(".png")])
+    assert os.path.isfile(line.group(3)) and served(workdir) == before      # the push was re-used, not repeated
+    report = re.search(r"^report: (.+)$", result.stdout, re.M).group(1)
+    assert "bulk_inference_contact_sheet.png" in open(report).read()
+
+
+def test_images_of_another_kind_are_stopped_before_training(first_run, tmp_path):
+    from PIL import Image
+
+    from data.synthetic_facades import generate_dataset
+
+    workdir, _ = first_run
+    before = served(workdir)
+    dataset = generate_dataset(tmp_path / "gray", num_pairs=24, image_size=48, seed=3)
+    for path in dataset.rglob("*.png"):
+        Image.open(path).convert("L").save(path)
+    stopped = run_pipeline(workdir, *LENIENT, f"data.dataset_dir={dataset}", check=False)
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    assert "DataValidationError: data validation stopped the run before training" in stopped.stderr
+    assert "input_channels: Out-of-range values" in stopped.stderr
+    assert "Validation report: " in stopped.stderr
+    assert served(workdir) == before
 
 
 def test_translate_uses_the_newest_pushed_version(first_run, tmp_path):

@@ -36,8 +36,8 @@ def vertex_run(tmp_path_factory):
 
 def test_every_compiled_task_ran(vertex_run):
     _, produced = vertex_run
-    assert {"FileBasedExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer", "ImageQualityEvaluator",
-            "Pusher"} <= set(produced)
+    assert {"FileBasedExampleGen", "StatisticsGen", "CuratedSchemaImporter", "ExampleValidator", "Transform",
+            "Trainer", "ImageQualityEvaluator", "Pusher"} <= set(produced)
 
 
 def test_the_examples_carry_their_splits_downstream(vertex_run):

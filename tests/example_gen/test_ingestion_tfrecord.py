@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from components import features
-from components.example_gen import pairing, quarantine as q, tfrecord_files
+from components.example_gen import image_properties, pairing, quarantine as q, tfrecord_files
 from tests.support import images
 from tests.support.ingestion import image_bytes, run_example_gen
 
@@ -87,11 +87,16 @@ def test_valid_records_pass_through_and_bad_ones_are_reported(imported):
 
 
 def test_records_keep_their_image_bytes_and_lose_extra_features(imported):
+    """A record's own features are dropped; ExampleGen's image properties describe the decoded pixels."""
     _, run = imported
     example = run.by_id()["p3"]
-    assert set(example.features.feature) == set(pairing.EXAMPLE_FEATURES)
+    assert set(example.features.feature) == set(pairing.EXAMPLE_FEATURES) | set(features.IMAGE_PROPERTY_KEYS)
     assert image_bytes(example, features.INPUT_IMAGE_KEY) == _png(6)
     assert image_bytes(example, features.TARGET_IMAGE_KEY) == _png(7)
+    pixels = tf.io.decode_png(_png(6)).numpy()
+    assert image_properties.of_pixels("input", pixels) == pytest.approx({
+        key: (value.int64_list.value or value.float_list.value)[0]
+        for key, value in example.features.feature.items() if key.startswith("input_") and key != "input_image"})
 
 
 def test_an_examples_artifact_can_be_imported_again(imported, tmp_path):
@@ -100,7 +105,7 @@ def test_an_examples_artifact_can_be_imported_again(imported, tmp_path):
     again = run_example_gen(first.examples_uri, tmp_path, layout="tfrecord",
                             split_folders={"train": "Split-train", "eval": "Split-eval"}, **SMALL)
     assert again.ids("train") == first.ids("train") and again.ids("eval") == first.ids("eval")
-    assert again.rows == [] and again.audit.ignored_files == 2          # quarantine.csv, summary.json
+    assert again.rows == [] and again.audit.ignored_files == 3   # quarantine.csv, summary.json, fingerprints.json
     for pair_id, example in first.by_id().items():
         assert again.by_id()[pair_id] == example
 

@@ -63,8 +63,8 @@ def test_local_and_compiled_pipelines_have_the_same_components_and_edges(compile
 
     assert compiled_nodes == local_nodes
     assert compiled_edges == local_edges
-    assert {"FileBasedExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer", RESOLVER_ID,
-            "ImageQualityEvaluator", "Pusher"} == local_nodes
+    assert {"FileBasedExampleGen", "StatisticsGen", "CuratedSchemaImporter", "ExampleValidator", "Transform",
+            "Trainer", RESOLVER_ID, "ImageQualityEvaluator", "Pusher"} == local_nodes
 
 
 def test_every_step_runs_the_profile_image_with_dataflow_args(compiled, vertex_config):

@@ -17,10 +17,11 @@ def _ids(pipeline):
 def test_the_default_pipeline_has_every_stage_in_order():
     pipeline = create_pipeline(load_config(CONFIG, RESOLVED))
     assert sorted(_ids(pipeline)) == sorted([
-        "FileBasedExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer",
+        "FileBasedExampleGen", "StatisticsGen", "CuratedSchemaImporter", "ExampleValidator", "Transform", "Trainer",
         "latest_blessed_model_resolver", "ImageQualityEvaluator", "Pusher"])
     by_id = {c.id: c for c in pipeline.components}
-    assert by_id["Transform"].inputs["schema"].producer_component_id == "SchemaGen"
+    assert by_id["Transform"].inputs["schema"].producer_component_id == "CuratedSchemaImporter"
+    assert by_id["Trainer"].inputs["schema"].producer_component_id == "CuratedSchemaImporter"
     assert by_id["Trainer"].inputs["transform_graph"].producer_component_id == "Transform"
     assert by_id["ImageQualityEvaluator"].inputs["model"].producer_component_id == "Trainer"
     pusher = pipeline.components[-1]
@@ -28,6 +29,61 @@ def test_the_default_pipeline_has_every_stage_in_order():
     assert pusher.inputs["model_blessing"].producer_component_id == "ImageQualityEvaluator"
     evaluator = pipeline.components[-2]
     assert evaluator.inputs["baseline_model"].producer_component_id == "latest_blessed_model_resolver"
+
+
+def test_validation_of_the_data_comes_before_transform_and_training():
+    by_id = {c.id: c for c in create_pipeline(load_config(CONFIG, RESOLVED)).components}
+    validator = by_id["ExampleValidator"]
+    assert validator.inputs["statistics"].producer_component_id == "StatisticsGen"
+    assert validator.inputs["schema"].producer_component_id == "CuratedSchemaImporter"
+    assert validator.inputs["baseline_blessing"].producer_component_id == "latest_blessed_model_resolver"
+    assert validator in by_id["Transform"].upstream_nodes          # a stopped validation trains nothing
+    evaluator = by_id["ImageQualityEvaluator"]
+    assert evaluator.inputs["statistics"].producer_component_id == "StatisticsGen"   # the next drift baseline
+    assert evaluator.inputs["anomalies"].producer_component_id == "ExampleValidator"
+
+
+def test_the_pusher_gets_every_artifact_its_lineage_record_names():
+    pusher = {c.id: c for c in create_pipeline(load_config(CONFIG, RESOLVED)).components}["Pusher"]
+    producers = {role: channel.producer_component_id for role, channel in pusher.inputs.items()}
+    assert producers == {"model": "Trainer", "model_blessing": "ImageQualityEvaluator",
+                         "examples": "FileBasedExampleGen", "statistics": "StatisticsGen",
+                         "schema": "CuratedSchemaImporter", "anomalies": "ExampleValidator",
+                         "transform_graph": "Transform", "model_run": "Trainer",
+                         "model_evaluation": "ImageQualityEvaluator"}
+    import json
+    lineage = json.loads(pusher.exec_properties["custom_config"])["lineage"]
+    assert lineage["config"]["trainer"]["epochs"] == load_config(CONFIG).trainer.epochs
+    assert os.path.isdir(os.path.join(lineage["project_dir"], "components"))
+
+
+def test_the_curated_schema_travels_as_text_so_an_edit_is_a_new_execution(tmp_path):
+    edited = tmp_path / "schema.pbtxt"
+    original = open(os.path.join(ROOT, "data", "schema", "schema.pbtxt")).read()
+    edited.write_text(original.replace("min: 32", "min: 40"))
+    texts = [{c.id: c for c in create_pipeline(load_config(CONFIG, [*RESOLVED, f"data_validation.schema_file={path}"])
+                                          ).components}["CuratedSchemaImporter"].exec_properties["schema_text"]
+             for path in (os.path.join(ROOT, "data", "schema", "schema.pbtxt"), str(edited))]
+    assert "min: 32" in texts[0] and "min: 40" in texts[1]
+
+
+def test_a_broken_schema_file_is_a_config_error_naming_it(tmp_path):
+    import pytest
+    from pipeline.config import ConfigError
+
+    broken = tmp_path / "schema.pbtxt"
+    broken.write_text("feature {")
+    with pytest.raises(ConfigError, match=str(broken)):
+        create_pipeline(load_config(CONFIG, [*RESOLVED, f"data_validation.schema_file={broken}"]))
+
+
+def test_bulk_inference_is_off_by_default_and_follows_the_push_when_set():
+    assert "BatchTranslator" not in _ids(create_pipeline(load_config(CONFIG, RESOLVED)))
+    by_id = {c.id: c for c in create_pipeline(load_config(CONFIG, [*RESOLVED, "bulk_inference.split=test"])).components}
+    translator = by_id["BatchTranslator"]
+    assert translator.inputs["pushed_model"].producer_component_id == "Pusher"
+    assert translator.inputs["model"].producer_component_id == "Trainer"
+    assert '"split": "test"' in translator.exec_properties["custom_config"]
 
 
 def test_infra_validation_puts_tf_serving_before_the_pusher():
@@ -77,6 +133,9 @@ def test_every_component_gets_its_sections_one_way_as_custom_config():
     assert unpack(trainer, "serving", ServingSettings) == config.serving
     assert trainer["checkpoint_root"] == config.resolve(config.pipeline.root) + "/Trainer/checkpoints"
     assert unpack(custom_config("ImageQualityEvaluator"), "evaluator", EvaluatorSettings) == config.evaluator
+    from components.example_validator.settings import DataValidationSettings
+    validation = unpack(custom_config("ExampleValidator"), "data_validation", DataValidationSettings)
+    assert validation == config.with_resolved_paths().data_validation
     pusher = unpack(custom_config("Pusher"), "pusher", PusherSettings)
     assert pusher.serving_dir == config.resolve(config.pusher.serving_dir)
     assert pusher.model_config_file == config.resolve(config.pusher.model_config_file)
