@@ -15,8 +15,10 @@ import logging
 import os
 from typing import Any, Dict, List, Optional
 
+from tfx.components.evaluator import constants as evaluator_constants
 from tfx.dsl.io import fileio
 
+from components.evaluator.evaluation import METRICS_FILE, SAMPLE_GRID  # the Evaluator's files, on the card
 from components.example_gen import quarantine
 from components.example_gen.executor import FINGERPRINT_PROPERTY, INPUT_FINGERPRINT_PROPERTY
 from components.example_validator.executor import VALIDATION_PROPERTY
@@ -25,9 +27,7 @@ from components.pusher import lineage_record as lr
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"   # the Evaluator's (components/evaluator/evaluation.py METRICS_FILE)
-SAMPLE_GRID = "samples.png"     # the Evaluator's sample grid, shown on the model card
-BLESSING_MESSAGE = "blessing_message"
+BLESSING_MESSAGE = evaluator_constants.ARTIFACT_PROPERTY_BLESSING_MESSAGE_KEY
 NODE_CONTEXT = "node"           # TFX's per-component context type: "<pipeline>.<node id>"
 
 

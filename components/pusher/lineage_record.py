@@ -15,8 +15,9 @@ Record layout (``RECORD_VERSION`` 1; every key always present, null when unknown
     versions:   python, tfx, tensorflow, tensorflow_transform, tensorflow_data_validation, apache_beam, ml_metadata
     data:       location, layout, splits {name: {pairs, fingerprint}}, quarantined {reason: count},
                 quarantine_report, input_fingerprint (TFX's, of the source files)
-    validation: schema (URI), anomalies {split: [{feature, anomaly, description}]},
-                drift {baseline_statistics, max_drift, features [{feature, value, threshold, drifted}]}
+    validation: schema (URI), schema_file, anomalies {split: [{feature, anomaly, description}]},
+                drift {baseline {model_blessing_id, statistics_uri, statistics_id}, max_drift, split,
+                       features [{feature, value, threshold, drifted}], note}
     training:   the Trainer's training.json (epochs, steps, seconds, exported epoch and why)
     evaluation: split, num_examples, blessed, message, candidate, baseline_model, baselines, checks
     config:     the whole resolved pipeline config
