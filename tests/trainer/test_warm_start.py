@@ -31,6 +31,25 @@ def test_the_generator_takes_the_blessed_weights(transform_output_dir, tmp_path)
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_tfx_hands_the_serving_folder_itself(transform_output_dir, tmp_path):
+    """fn_args.base_model is TFX's serving_model_path(<Model uri>) (fn_args_utils): the SavedModel folder."""
+    from tfx.types import standard_artifacts
+    from tfx.utils import path_utils
+
+    tf.keras.utils.set_random_seed(1)
+    blessed = networks.build_unet_generator(TINY_IMAGE_SIZE, ngf=4)
+    _export(blessed, transform_output_dir, tmp_path / "blessed")
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "blessed")
+    base_model = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))  # fn_args_utils
+    assert base_model == str(tmp_path / "blessed" / "Format-Serving")
+    tf.keras.utils.set_random_seed(2)
+    fresh = networks.build_unet_generator(TINY_IMAGE_SIZE, ngf=4)
+    warm_start_generator(fresh, base_model)
+    for a, b in zip(fresh.variables, blessed.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_a_different_architecture_is_refused_clearly(transform_output_dir, tmp_path):
     _export(networks.build_unet_generator(TINY_IMAGE_SIZE, ngf=4), transform_output_dir, tmp_path / "blessed")
     wider = networks.build_unet_generator(TINY_IMAGE_SIZE, ngf=8)
