@@ -17,13 +17,14 @@ IMAGE = $(shell $(PY) -m pipeline image --config $(CONFIG) --profile $(PROFILE))
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run test test-fast bench demo lock clean help compile-vertex compile-kubeflow build-image push-image
+.PHONY: setup run test test-fast bench demo lock clean help compile-vertex compile-kubeflow build-image push-image simulate-spans
 
 help:
 	@echo "make run    - set up if needed, generate the embedded dataset if absent, run the pipeline"
 	@echo "make test   - set up if needed, run the test suite"
 	@echo "make test-fast - the unit tests only (no e2e or slow marker), for the edit-test loop"
 	@echo "make bench  - benchmarks (not tests): train step, serving latency, tiled serving, ingestion, TFLite, update order; tables in benchmarks/results/"
+	@echo "make simulate-spans - three scheduled runs here as spans arrive (about 10 min): build/span_simulation/"
 	@echo "make demo   - a local web page to try the newest pushed model (after make run): http://127.0.0.1:8080/"
 	@echo "make compile-vertex   - compile the pipeline for Vertex AI Pipelines -> $(COMPILED_VERTEX) (offline)"
 	@echo "make compile-kubeflow - compile it for Kubeflow Pipelines v2 -> $(COMPILED_KUBEFLOW) (offline)"
@@ -67,6 +68,10 @@ build-image: $(STAMP)
 
 push-image: build-image
 	docker push "$(IMAGE)"
+
+# Continuous training, here: span 1 -> pushed; span 2 -> window, warm start, pushed if not worse; span 3 -> stopped.
+simulate-spans: $(STAMP)
+	$(PY) -m pipeline simulate-spans --config $(CONFIG) --fresh $(ARGS)
 
 # A web page to try the newest pushed version (ARGS="--rest http://localhost:8501" to ask TF Serving instead).
 demo: $(STAMP)

@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     lineage.add_argument("--json", action="store_true", help="print the raw lineage record, nothing else")
     lineage.add_argument("--metadata", default=None, metavar="PATH",
                          help="ML Metadata SQLite file to check against (default: pipeline.metadata_path)")
+    simulate = command("simulate-spans", "three scheduled runs here as spans arrive: trained and pushed; "
+                       "trained on the window, warm-started, pushed if not worse; another kind, stopped", "local")
+    simulate.add_argument("--workdir", default="build/span_simulation",
+                          help="folder for the spans, ML Metadata, serving and logs (default: %(default)s)")
+    simulate.add_argument("--window", type=int, default=2, help="data.spans.window of the runs (default: 2)")
+    simulate.add_argument("--fresh", action="store_true", help="empty a workdir of an earlier simulation first")
     return parser
 
 
@@ -231,6 +237,22 @@ def cmd_lineage(args) -> int:
     return 0 if agrees else 1
 
 
+def cmd_simulate_spans(args) -> int:
+    """Exit 0 when every run behaved as a scheduled run must; 1 otherwise (the table says how)."""
+    if args.profile != "local":
+        raise ConfigError(f"--profile {args.profile}: simulate-spans runs here, with the local profile")
+    if args.window < 1:
+        raise ConfigError(f"--window: got {args.window}; expected an integer >= 1")
+    _load(args)   # the config and the overrides are valid before anything is written
+    from pipeline import span_simulation
+
+    results = span_simulation.simulate(args.config, args.workdir, args.overrides, window=args.window,
+                                       fresh=args.fresh)
+    print("\n".join(["", *span_simulation.table(results),
+                      f"facts: {os.path.join(os.path.abspath(args.workdir), span_simulation.RESULT_FILE)}"]))
+    return 0 if not any(facts.problems for facts in results) else 1
+
+
 def _output(args, config) -> str:
     return args.output or COMPILED_DEFAULTS.get(config.profile.runner, COMPILED_DEFAULTS["vertex"])
 
@@ -250,7 +272,7 @@ def _offline_credentials():
 
 COMMANDS = {"run": cmd_run, "schema": cmd_schema, "model-summary": cmd_model_summary, "compile": cmd_compile,
             "submit": cmd_submit_or_schedule, "schedule": cmd_submit_or_schedule, "image": cmd_image,
-            "lineage": cmd_lineage}
+            "lineage": cmd_lineage, "simulate-spans": cmd_simulate_spans}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -13,7 +13,7 @@ import difflib
 import logging
 import os
 
-from components.example_gen import layout
+from components.example_gen import layout, spans
 from components.example_gen.settings import REQUIRED_SPLITS, DataSettings
 from components.typed_settings import ConfigError
 from data import synthetic_facades
@@ -34,9 +34,28 @@ class DataSection(DataSettings):
 
 
 def resolve_split_mode(config):
-    """The config with ``data.split_mode: auto`` made concrete from the dataset's folders (see below)."""
-    data = resolved_split_mode(config.data, config.resolve(config.data.dataset_dir))
+    """The config with ``data.split_mode: auto`` made concrete from the dataset's folders (see below);
+    with a span pattern, from the folders of the span a run would read now."""
+    if config.data.split_mode != layout.SPLIT_AUTO:
+        return config
+    data = resolved_split_mode(config.data, current_data_folder(config))
     return config if data is config.data else dataclasses.replace(config, data=data)
+
+
+def current_data_folder(config) -> str:
+    """``data.dataset_dir``, or with a span pattern the folder of the span a run reads now (the newest, or
+    ``data.spans.pinned``): the one the checks before building a pipeline look at. The pipeline itself keeps
+    the pattern, and the ExampleGen resolves it again when it runs."""
+    dataset_dir = config.resolve(config.data.dataset_dir)
+    location = spans.parse(dataset_dir)
+    if location is None:
+        return dataset_dir
+    try:
+        span = spans.resolve(location, config.data.spans.pinned)
+    except spans.SpanPatternError as error:
+        raise ConfigError(f"data.dataset_dir: {error}") from None
+    log.info("data.dataset_dir %s -> %s", dataset_dir, span.describe())
+    return span.root
 
 
 def resolved_split_mode(data: DataSettings, dataset_dir: str) -> DataSettings:
@@ -68,7 +87,9 @@ def ensure_dataset(config) -> str:
     dataset_dir = config.resolve(data.dataset_dir)
     if "://" in dataset_dir:
         return dataset_dir
-    if not os.path.exists(dataset_dir):
+    if spans.parse(dataset_dir) is not None:
+        dataset_dir = current_data_folder(config)   # spans arrive from outside: never generated
+    elif not os.path.exists(dataset_dir):
         _generate_embedded_dataset(config, dataset_dir)
     if not os.path.isdir(dataset_dir):
         raise ConfigError(f"data.dataset_dir: {dataset_dir} is not a folder")

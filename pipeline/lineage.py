@@ -198,7 +198,15 @@ def _data_line(record: Dict[str, Any]) -> str:
                        for name, split in _section(data, "splits").items()) or f"splits {UNKNOWN}"
     return (f"trained on: {_artifact_label(record, lr.EXAMPLES, 'Examples')} <- {_producers(record, lr.EXAMPLES)}: "
             f"{_text(data.get('location'))} ({_text(data.get('layout'))}): {splits}; "
-            f"quarantined {quarantined_text(data.get('quarantined'))}")
+            f"quarantined {quarantined_text(data.get('quarantined'))}"
+            + (f"; spans: {spans_text(data.get('spans'))}" if data.get("spans") else ""))
+
+
+def spans_text(listed: Any) -> str:
+    rows = [_section(entry) for entry in listed or [] if isinstance(entry, dict)]
+    return ", ".join(f"span {_text(row.get('span'))}"
+                     + (f" v{row['version']}" if row.get("version") is not None else "")
+                     + f" ({_text(row.get('role'))})" for row in rows) or NONE
 
 
 def anomalies_text(anomalies: Any) -> str:

@@ -24,6 +24,7 @@ import time
 import uuid
 from typing import Callable, Dict, List, Optional, Tuple
 
+from components.example_gen import spans
 from pipeline.config import Config, ConfigError
 
 MARKER_FILE = ".pix2pix-tfx-output"   # in every folder the project created and may replace whole
@@ -146,7 +147,10 @@ def check_output_paths(config: Config, extra_files: Optional[Dict[str, str]] = N
     """
     outputs = output_settings(config)
     outputs.update(extra_files or {})
-    protected = {DATASET_KEY: _setting(config, DATASET_KEY)}
+    dataset = _setting(config, DATASET_KEY)
+    location = spans.parse(dataset)
+    # With a span pattern, every span lands under its fixed folders: that whole folder is the dataset's.
+    protected = {DATASET_KEY: location.base if location else dataset}
     project_roots = {"the project's checkout": PROJECT_ROOT}
     if config.source:
         project_roots["the config file's folder"] = os.path.dirname(os.path.abspath(config.source))

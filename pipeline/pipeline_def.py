@@ -20,6 +20,7 @@ from tfx.types import standard_artifacts
 from components import features
 from components.bulk_inference.component import BatchTranslator
 from components.evaluator.component import ImageQualityEvaluator
+from components.example_gen import spans
 from components.example_gen.component import create_paired_image_example_gen
 from components.example_validator import schema_file
 from components.example_validator.component import GatingExampleValidator
@@ -43,7 +44,11 @@ def create_pipeline(config: Config, metadata_connection_config=None,
     # "train" and selects its best epoch on "eval"; the Evaluator gates on "test" (else "eval", see gate_split).
     example_gen = create_paired_image_example_gen(custom_config=pack(data=config.data.example_gen_settings()))
 
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    # With a span window, the earlier spans' train pairs are trained on but not described again here: the
+    # statistics (and the drift check) are the newest span's.
+    window = config.data.spans.window > 1
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], exclude_splits=[spans.EARLIER_TRAIN_SPLIT] if window else None)
     # The curated schema in the repository, not one inferred from whatever data arrived.
     schema_importer = CuratedSchemaImporter(
         schema_text=schema_file.to_text(schema_file.read(config.data_validation.schema_file))
@@ -76,7 +81,7 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_importer.outputs["schema"],
         base_model=latest_blessed_model.outputs["model"] if config.trainer.warm_start else None,
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        train_args=tfx.proto.TrainArgs(splits=["train", *([spans.EARLIER_TRAIN_SPLIT] if window else [])]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=pack(trainer=config.trainer, transform=config.transform, serving=config.serving,
                            **{CHECKPOINT_ROOT: f"{config.pipeline.root}/Trainer/checkpoints",

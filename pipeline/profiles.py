@@ -123,6 +123,9 @@ class ProfileSettings:
 
 DEFAULT_PROFILES = {LOCAL_RUNNER: {"runner": LOCAL_RUNNER}}
 PROFILE_OVERRIDES = "overrides"   # profiles.<name>.overrides: {section.key: value} applied to the config
+# Continuous training: a profile with a schedule starts each run's generator from the last blessed one,
+# unless its overrides (or --set) say otherwise.
+SCHEDULED_DEFAULTS = {"trainer.warm_start": True}
 
 
 def apply_profile(raw: Dict[str, Any], name: str, cli_keys: set) -> ProfileSettings:
@@ -147,4 +150,8 @@ def apply_profile(raw: Dict[str, Any], name: str, cli_keys: set) -> ProfileSetti
                               "settings (e.g. pipeline.root)")
         if dotted not in cli_keys:  # --set wins
             set_value(raw, str(dotted), value, where=f"{key}.{PROFILE_OVERRIDES}.{dotted}")
+    if chosen.get("schedule"):
+        for dotted, value in SCHEDULED_DEFAULTS.items():
+            if dotted not in profile_overrides and dotted not in cli_keys:
+                set_value(raw, dotted, value, where=f"{key} (a scheduled profile's default)")
     return build(ProfileSettings, chosen, key)

@@ -20,6 +20,7 @@ from tfx.components.evaluator import constants as evaluator_constants
 from components import model_run_files
 from components.bulk_inference import executor as bulk
 from components.example_gen import quarantine  # stdlib only: the ExampleGen's audit format
+from components.example_gen import spans
 from components.evaluator.executor import SUMMARY_PROPERTY
 from components.evaluator.report import REPORT_FILENAME
 from components.pusher.executor import PUSHED_DESTINATION_KEY, PUSHED_KEY
@@ -46,9 +47,12 @@ class RunSummary:
     metrics: Dict
     ingestion: Optional[str] = None  # ExampleGen's counts and quarantine report (IngestionAudit.describe)
     bulk_inference: Optional[str] = None  # BatchTranslator's counts and contact sheet
+    spans: Optional[str] = None      # with a span pattern: the spans ingested (newest first)
 
     def lines(self) -> List[str]:
         out = [f"== pix2pix-tfx run {self.run_id} =="]
+        if self.spans:
+            out.append(f"spans: {self.spans}")
         if self.ingestion:
             out.append(f"data: {self.ingestion}")
         if self.model_uri:
@@ -107,6 +111,7 @@ def summarize_latest_run(config: Config, connection_config) -> RunSummary:
     model = _first(outputs.get("Model"))
     model_run = _first(outputs.get("ModelRun"))
     ingestion = _ingestion_line(_first(outputs.get("Examples")))
+    spans_line = _spans_line(_first(outputs.get("Examples")))
     blessed = None if blessing is None else bool(_int_prop(blessing, evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY))
     pushed_path = None
     if pushed is not None and _int_prop(pushed, PUSHED_KEY):
@@ -120,7 +125,7 @@ def summarize_latest_run(config: Config, connection_config) -> RunSummary:
                       pushed_model=pushed_path, model_uri=model.uri if model else None,
                       model_run_uri=model_run.uri if model_run else None,
                       evaluation_uri=evaluation.uri if evaluation else None, report=report, metrics=metrics,
-                      ingestion=ingestion, bulk_inference=_bulk_inference_line(bulk_result))
+                      ingestion=ingestion, bulk_inference=_bulk_inference_line(bulk_result), spans=spans_line)
 
 
 def _bulk_inference_line(result) -> Optional[str]:
@@ -157,6 +162,16 @@ def _ingestion_line(examples) -> Optional[str]:
         return None
     audit = quarantine.IngestionAudit.from_json(audit_json)
     return f"{audit.describe()}; quarantine report: {audit.report}"
+
+
+def _spans_line(examples) -> Optional[str]:
+    """The spans this run's ExampleGen read (its ``spans`` property), or None without a span pattern."""
+    raw = _str_prop(examples, spans.SPANS_PROPERTY) if examples is not None else ""
+    try:
+        listed = json.loads(raw) if raw else []
+    except ValueError:
+        return None
+    return spans.describe_spans(listed) or None
 
 
 def _output_artifacts_by_type(store, execution_ids) -> Dict[str, list]:

@@ -28,6 +28,7 @@ from components.evaluator import blessing, fid as fid_metric, metrics, report
 from components.evaluator.baselines import IDENTITY_BASELINE, MEAN_TARGET_BASELINE
 from components.evaluator.fid import FrechetInceptionDistance
 from components.evaluator.settings import SECTION, EvaluatorSettings
+from components.example_gen import spans
 from components.example_validator import report as validation_report
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class EvaluationResult:
     candidate_stochastic: Optional[Dict[str, dict]] = None   # shown beside the candidate, never gated
     split: str = "eval"                                       # the split that was scored
     training: Optional[dict] = None                           # the Trainer's training.json: the exported epoch
+    spans: List[dict] = dataclasses.field(default_factory=list)   # the data's spans, newest (gated on) first
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -124,12 +126,13 @@ def load_baseline(path: Optional[str], settings: EvaluatorSettings) -> Tuple[Opt
 def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: EvaluatorSettings,
              baseline_model_dir: Optional[str] = None, loss_curves: Optional[str] = None,
              split: str = "eval", training_summary: Optional[dict] = None,
-             validation: Optional[dict] = None) -> EvaluationResult:
+             validation: Optional[dict] = None, data_spans: Optional[List[dict]] = None) -> EvaluationResult:
     """Scores the candidate (and baselines) on ``split``'s examples, writes metrics, pictures and report.
 
     ``training_summary`` (the Trainer's training.json) says which epoch the candidate is and why; the
     report shows it beside the split, so a reader sees that selection and gate used different examples.
-    ``validation`` (the ExampleValidator's validation.json) adds the data's anomalies and drift to the report.
+    ``validation`` (the ExampleValidator's validation.json) adds the data's anomalies and drift to the report;
+    ``data_spans`` (the Examples' ``spans``) says which spans were trained on and which one is gated on.
     """
     files = eval_files(eval_pattern)
     candidate = load_model(model_dir, CANDIDATE_ROLE, (features.TRANSFORM_FEATURES, features.SERVING_EXAMPLES))
@@ -211,7 +214,9 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
             output_files.join(output_dir, WORST_GRID), worst.rows(), ["input", "generated", "target"])
     if loss_curves and tf.io.gfile.exists(loss_curves):
         extra["Training losses"] = loss_curves
-    notes = [f"Gated on the '{split}' split ({count} examples)."]
+    notes = [f"Gated on the '{split}' split ({count} examples)"
+             + (f" of span {data_spans[0]['span']}, the newest; trained on {spans.describe_spans(data_spans)}."
+                if data_spans else ".")]
     if training_summary:
         notes.append(f"Candidate: epoch {training_summary.get('exported_epoch')} of "
                      f"{training_summary.get('total_epochs')} ({training_summary.get('reason')}); the Trainer "
@@ -223,7 +228,7 @@ def evaluate(eval_pattern: str, model_dir: str, output_dir: str, settings: Evalu
                                       if validation else None)
     result = EvaluationResult(blessed=blessed, message=message, candidate=candidate_stats, baselines=baselines,
                               baseline_model=previous_stats, checks=checks, num_examples=count, split=split,
-                              training=training_summary,
+                              training=training_summary, spans=list(data_spans or []),
                               report_path=report_path, candidate_stochastic=model_stats.get(report.STOCHASTIC))
     output_files.write_text(output_files.join(output_dir, METRICS_FILE), json.dumps(result.as_dict(), indent=1))
     return result

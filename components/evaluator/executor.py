@@ -22,6 +22,7 @@ from tfx.utils import io_utils, path_utils
 
 from components.evaluator import evaluation
 from components.example_validator import executor as validator_executor
+from components.example_gen import spans
 from components.example_gen.settings import gate_split
 from components.model_run_files import LOSS_CURVES, TRAINING_SUMMARY  # the Trainer writes them into ModelRun
 from components import typed_settings
@@ -54,6 +55,7 @@ class Executor(tfx_evaluator_executor.Executor):
         split = gate_split(artifact_utils.decode_split_names(
             artifact_utils.get_single_instance(input_dict[EXAMPLES]).split_names))
         eval_pattern = os.path.join(artifact_utils.get_split_uri(input_dict[EXAMPLES], split), "*")
+        data_spans = spans.spans_of(artifact_utils.get_single_instance(input_dict[EXAMPLES]))
         # A cached Trainer hands over the model that is already the last blessed one:
         # comparing it with itself would say nothing.
         if baseline_model is not None and baseline_model.id == model.id:
@@ -62,7 +64,7 @@ class Executor(tfx_evaluator_executor.Executor):
             eval_pattern, path_utils.serving_model_path(model.uri), model_evaluation.uri, settings,
             baseline_model_dir=path_utils.serving_model_path(baseline_model.uri) if baseline_model else None,
             loss_curves=os.path.join(model_run.uri, LOSS_CURVES) if model_run else None,
-            split=split, training_summary=_training_summary(model_run),
+            split=split, training_summary=_training_summary(model_run), data_spans=data_spans,
             validation=_validation_result(_optional(input_dict, ANOMALIES)))
 
         # The custom properties TFX's Evaluator writes, which the Pusher and the resolver read.
@@ -78,12 +80,15 @@ class Executor(tfx_evaluator_executor.Executor):
         if statistics is not None:  # the data this model saw: the next run's ExampleValidator measures drift from it
             blessing.set_string_custom_property(validator_executor.DATA_STATISTICS_URI, statistics.uri)
             blessing.set_int_custom_property(validator_executor.DATA_STATISTICS_ID, statistics.id or 0)
+        if data_spans:   # the next run's drift check names the span it compares with
+            blessing.set_int_custom_property(spans.DATA_SPAN_PROPERTY, int(data_spans[0]["span"]))
         io_utils.write_string_file(os.path.join(
             blessing.uri, constants.BLESSED_FILE_NAME if result.blessed else constants.NOT_BLESSED_FILE_NAME), "")
         model_evaluation.set_string_custom_property(REPORT_PROPERTY, result.report_path)
         model_evaluation.set_string_custom_property(SUMMARY_PROPERTY, json.dumps(
             {"blessed": result.blessed, "num_examples": result.num_examples, "split": result.split,
-             "candidate": result.candidate, "baselines": result.baselines, "training": result.training}))
+             "candidate": result.candidate, "baselines": result.baselines, "training": result.training,
+             "spans": result.spans}))
 
 
 def _training_summary(model_run):

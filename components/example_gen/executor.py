@@ -2,7 +2,9 @@
 
 TFX's FileBasedExampleGen drives it: its driver fingerprints the input splits'
 files (so a changed dataset invalidates the cache), then ``Do`` runs one Beam
-pipeline that lists the dataset once, routes every file (``layout.py``), reads
+pipeline that lists the dataset once (with a span pattern: the newest span's
+folder, which the driver resolved, and the train folders of the earlier spans
+of ``data.spans.window``, see ``spans.py``), routes every file (``layout.py``), reads
 and checks files inside the workers (``ingest.py``), splits the examples by
 split folder or by a hash of the pair id, and writes each split as GZIP
 TFRecords plus the quarantine report and the counts next to them. It uses
@@ -17,7 +19,7 @@ import hashlib
 import itertools
 import json
 import logging
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystem import BeamIOError
@@ -30,9 +32,9 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.example_gen import ingest, layout, listing, quarantine
+from components.example_gen import ingest, layout, listing, quarantine, spans
 from components import typed_settings
-from components.example_gen.settings import SECTION, DataSettings
+from components.example_gen.settings import SECTION, TRAIN_SPLIT, DataSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ COUNT_EXAMPLES, COUNT_QUARANTINED, COUNT_RESIZED, COUNT_IGNORED = "examples", "q
 # On the Examples artifact, for lineage: {split: content fingerprint}, and TFX's fingerprint of the source files.
 FINGERPRINT_PROPERTY, INPUT_FINGERPRINT_PROPERTY = "content_fingerprint", "input_fingerprint"
 FINGERPRINTS_FILE = "fingerprints.json"   # beside the quarantine report
+SPANS_FILE = "spans.json"
 FINGERPRINT_MODULUS = 2 ** 256
 
 
@@ -235,31 +238,43 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                                exec_properties: Dict[str, Any]) -> Dict[str, beam.PCollection]:
         settings = settings_from_exec_properties(exec_properties)
         input_config, output_config = _split_configs(exec_properties)
-        root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        router = _router(root, settings, input_config)
-        log.info("reading %s (%s layout; splits: %s)", root, settings.layout,
-                 ", ".join(f"{s.name} <- {s.pattern}" for s in input_config.splits))
+        sources = _sources(settings, input_config, exec_properties)
+        newest = sources[0]
+        log.info("reading %s (%s layout; splits: %s)%s", newest.root, settings.layout,
+                 ", ".join(f"{s.name} <- {s.pattern}" for s in input_config.splits),
+                 "".join(f"; {spans.EARLIER_TRAIN_SPLIT} <- {source.span.describe()}" for source in sources[1:]))
 
-        listed = pipeline | "ListDataset" >> listing.ListDataset(root)
-        routed = (listed[listing.FILES]
-                  | "Route" >> beam.ParDo(_RouteFile(router)).with_outputs(ingest.REJECTED, IGNORED, main=ROUTES))
-        unlisted = listed[listing.PROBLEMS] | "SplitOfUnlisted" >> beam.Map(
-            lambda rejection: dataclasses.replace(rejection, split=router.split_name_of(rejection.path)))
-        ingested = routed[ROUTES] | "Ingest" >> ingest.INGEST_BY_LAYOUT[settings.layout](settings)
-        rejected = ((unlisted, routed[ingest.REJECTED], ingested[ingest.REJECTED])
+        routes, rejected, ignored = [], [], []
+        for index, source in enumerate(sources):
+            label = f"[{source.label}]" if index else ""   # the newest keeps the stage names of a plain run
+            listed = pipeline | f"ListDataset{label}" >> listing.ListDataset(source.list_root)
+            routed = (listed[listing.FILES]
+                      | f"Route{label}" >> beam.ParDo(_RouteFile(source.router)).with_outputs(
+                          ingest.REJECTED, IGNORED, main=ROUTES))
+            rejected += [listed[listing.PROBLEMS] | f"SplitOfUnlisted{label}" >> beam.Map(
+                lambda rejection, router=source.router: dataclasses.replace(
+                    rejection, split=router.split_name_of(rejection.path))), routed[ingest.REJECTED]]
+            routes.append(routed[ROUTES])
+            ignored.append(routed[IGNORED])
+        all_routes = routes[0] if len(routes) == 1 else routes | "FlattenRoutes" >> beam.Flatten()
+        all_ignored = ignored[0] if len(ignored) == 1 else ignored | "FlattenIgnored" >> beam.Flatten()
+        ingested = all_routes | "Ingest" >> ingest.INGEST_BY_LAYOUT[settings.layout](settings)
+        rejected = ((*rejected, ingested[ingest.REJECTED])
                     | "FlattenRejected" >> beam.Flatten()
                     | "CountAndLog" >> beam.Map(_count_and_log))
-        example_splits = _split(ingested[ingest.EXAMPLES], input_config, output_config)
+        example_splits = _split(ingested[ingest.EXAMPLES], input_config, output_config,
+                                with_earlier=settings.spans.window > 1)
 
         report_dir = exec_properties.get(REPORT_DIR_PROPERTY)
         if report_dir:
             template = quarantine.IngestionAudit(
-                dataset=root, layout=settings.layout, unit=ingest.ITEM_UNIT[settings.layout],
+                dataset=newest.root, layout=settings.layout, unit=ingest.ITEM_UNIT[settings.layout],
                 examples={name: 0 for name in example_splits},
                 report=FileSystems.join(report_dir, quarantine.REPORT_FILE))
             _write_report(report_dir, template, ingest.ITEMS_PER_EXAMPLE[settings.layout], example_splits,
-                          rejected, ingested[ingest.RESIZED], routed[IGNORED])
+                          rejected, ingested[ingest.RESIZED], all_ignored)
             _write_fingerprints(report_dir, example_splits)
+            _write_spans(pipeline, report_dir, sources)
         return example_splits
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
@@ -274,8 +289,11 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         report_dir = FileSystems.join(examples.uri, quarantine.REPORT_FOLDER)
         input_config, output_config = _split_configs(exec_properties)
-        examples.split_names = artifact_utils.encode_split_names(
-            example_gen_utils.generate_output_split_names(input_config, output_config))
+        settings = settings_from_exec_properties(exec_properties)
+        split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        if settings.spans.window > 1:
+            split_names.append(spans.EARLIER_TRAIN_SPLIT)   # empty while there is no earlier span
+        examples.split_names = artifact_utils.encode_split_names(split_names)
         with self._make_beam_pipeline() as pipeline:
             splits = self.GenerateExamplesByBeam(pipeline, {**exec_properties, REPORT_DIR_PROPERTY: report_dir})
             for name, split in splits.items():
@@ -287,15 +305,22 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
 
-        settings = settings_from_exec_properties(exec_properties)
         audit = read_audit(report_dir)
         examples.set_string_custom_property(quarantine.AUDIT_PROPERTY, audit.to_json())
         examples.set_string_custom_property(FINGERPRINT_PROPERTY, json.dumps(read_fingerprints(report_dir)))
         input_fingerprint = exec_properties.get(example_gen_utils.FINGERPRINT_PROPERTY_NAME)
         if input_fingerprint:
             examples.set_string_custom_property(INPUT_FINGERPRINT_PROPERTY, str(input_fingerprint))
+        if settings.span_location() is not None:
+            read = read_spans(report_dir)
+            examples.set_string_custom_property(spans.SPANS_PROPERTY, json.dumps(read))
+            # TFX's driver sets the span and version as custom properties; the typed ones too, so that
+            # StatisticsGen (statistics.span = examples.span) and span resolvers see them.
+            examples.span = read[0]["span"]
+            if read[0]["version"] is not None:
+                examples.version = read[0]["version"]
         failure = audit.failure(settings.min_valid_fraction,
-                                artifact_utils.decode_split_names(examples.split_names))
+                                [name for name in split_names if name != spans.EARLIER_TRAIN_SPLIT])
         if failure:
             report = _keep_report_of_failed_run(report_dir, examples.uri)
             message = (f"dataset {audit.dataset} ({audit.layout} layout): {failure}. "
@@ -314,6 +339,67 @@ def _split_configs(exec_properties: Dict[str, Any]):
     return input_config, output_config
 
 
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """One folder the run reads: the dataset (or the newest span), or an earlier span's train pairs."""
+
+    root: str                       # the dataset folder, or the span's folder
+    list_root: str                  # what is listed (an earlier span: its train folder only)
+    router: layout.FileRouter
+    span: Optional[spans.Span]      # None without a span pattern
+    label: str                      # Beam stage suffix
+
+    def as_dict(self, role: str) -> Dict[str, Any]:
+        return {**self.span.as_dict(), "role": role}
+
+
+def _sources(settings: DataSettings, input_config: example_gen_pb2.Input,
+             exec_properties: Dict[str, Any]) -> List[_Source]:
+    """The newest span (or the dataset) first, then the earlier spans of the window, found now."""
+    base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    location = settings.span_location()
+    if location is None:
+        return [_Source(base, base, _router(base, settings, input_config), None, "dataset")]
+    # The orchestrator's input_base is the truth at run time (a compiled spec may be pointed elsewhere).
+    location = dataclasses.replace(location, base=base)
+    root = location.root_of(input_config.splits[0].pattern)   # the driver filled in the span and version
+    local = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
+        name=split.name, pattern=location.inner_of(split.pattern)) for split in input_config.splits])
+    newest = spans.Span(int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0),
+                        _optional_int(exec_properties.get(example_gen_utils.VERSION_PROPERTY_NAME)), root)
+    sources = [_Source(root, root, _router(root, settings, local), newest, f"span-{newest.number}")]
+    train_folder = (settings.split_folders[TRAIN_SPLIT]
+                    if settings.split_mode == layout.SPLIT_FOLDERS else "")
+    for span in spans.earlier(location, layout.files_pattern(settings.layout, train_folder), newest.number,
+                              settings.spans.window - 1):
+        split = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
+            name=spans.earlier_input_split(span), pattern=layout.files_pattern(settings.layout, train_folder))])
+        sources.append(_Source(span.root, FileSystems.join(span.root, train_folder) if train_folder else span.root,
+                               _router(span.root, settings, split), span, f"span-{span.number}"))
+    return sources
+
+
+def _optional_int(value) -> Optional[int]:
+    return None if value is None or value == "" else int(value)
+
+
+def _write_spans(pipeline, report_dir: str, sources: List[_Source]) -> None:
+    """spans.json beside the report: what the Examples' ``spans`` property lists (known before the run)."""
+    if sources[0].span is None:
+        return
+    listed = [source.as_dict("newest" if index == 0 else spans.EARLIER_TRAIN_SPLIT)
+              for index, source in enumerate(sources)]
+    _ = (pipeline
+         | "Spans" >> beam.Create([json.dumps(listed)])
+         | "WriteSpans" >> beam.io.WriteToText(FileSystems.join(report_dir, SPANS_FILE),
+                                               num_shards=1, shard_name_template=""))
+
+
+def read_spans(report_dir: str) -> List[Dict[str, Any]]:
+    with FileSystems.open(FileSystems.join(report_dir, SPANS_FILE)) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
 def _router(root: str, settings: DataSettings, input_config: example_gen_pb2.Input) -> layout.FileRouter:
     image_extensions = tuple(ext.lower() for ext in settings.image_extensions)
     record_extensions = tuple(ext.lower() for ext in settings.tfrecord_extensions)
@@ -326,18 +412,34 @@ def _router(root: str, settings: DataSettings, input_config: example_gen_pb2.Inp
         data_extensions=own, other_data_extensions=other)
 
 
-def _split(examples, input_config: example_gen_pb2.Input,
-           output_config: example_gen_pb2.Output) -> Dict[str, beam.PCollection]:
-    """Output splits: a hash of pair_id (TFX's own partition function), or the split folders."""
+def _split(examples, input_config: example_gen_pb2.Input, output_config: example_gen_pb2.Output,
+           with_earlier: bool = False) -> Dict[str, beam.PCollection]:
+    """Output splits: a hash of pair_id (TFX's own partition function), or the split folders; the earlier
+    spans' train pairs (input splits ``earlier@<span>``) become ``earlier_train``."""
+    if with_earlier:
+        newest, earlier = examples | "NewestOrEarlierSpan" >> beam.Partition(
+            lambda kv, n: int(spans.is_earlier_input(kv[0])), 2)
+    else:
+        newest, earlier = examples, None
     if output_config.split_config.splits:
         names = [split.name for split in output_config.split_config.splits]
-        buckets = list(itertools.accumulate(split.hash_buckets for split in output_config.split_config.splits))
-        parts = (examples
-                 | "DropInputSplit" >> beam.Values()
-                 | "SplitByPairIdHash" >> beam.Partition(
-                     base_example_gen_executor._PartitionFn,  # pylint: disable=protected-access
-                     len(buckets), buckets, output_config.split_config))
-        return dict(zip(names, parts))
+        parts = dict(zip(names, _hash_partition(newest, output_config, "")))
+        if earlier is not None:   # the same hash: an earlier span's pair trains only if it was in its train split
+            parts[spans.EARLIER_TRAIN_SPLIT] = _hash_partition(earlier, output_config, "[earlier]")[
+                names.index(TRAIN_SPLIT)]
+        return parts
     names = [split.name for split in input_config.splits]
-    parts = examples | "SplitByFolder" >> beam.Partition(lambda kv, n: names.index(kv[0]), len(names))
-    return {name: part | f"Values[{name}]" >> beam.Values() for name, part in zip(names, parts)}
+    parts = newest | "SplitByFolder" >> beam.Partition(lambda kv, n: names.index(kv[0]), len(names))
+    splits = {name: part | f"Values[{name}]" >> beam.Values() for name, part in zip(names, parts)}
+    if earlier is not None:
+        splits[spans.EARLIER_TRAIN_SPLIT] = earlier | f"Values[{spans.EARLIER_TRAIN_SPLIT}]" >> beam.Values()
+    return splits
+
+
+def _hash_partition(examples, output_config: example_gen_pb2.Output, label: str) -> List[beam.PCollection]:
+    buckets = list(itertools.accumulate(split.hash_buckets for split in output_config.split_config.splits))
+    return list(examples
+                | f"DropInputSplit{label}" >> beam.Values()
+                | f"SplitByPairIdHash{label}" >> beam.Partition(
+                    base_example_gen_executor._PartitionFn,  # pylint: disable=protected-access
+                    len(buckets), buckets, output_config.split_config))

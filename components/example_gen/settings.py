@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Dict, List, Literal
+from typing import Dict, List, Literal, Optional
 
-from components.example_gen import aligned, image_checks, ingest, layout
+from components.example_gen import aligned, image_checks, ingest, layout, spans
 from components.typed_settings import require
 
 SECTION = "data"
@@ -36,6 +36,19 @@ def selection_allowed(gate: str) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
+class SpanSettings:
+    """Which spans a run reads when data.dataset_dir has a span pattern (``spans.py``)."""
+
+    window: int                 # trained on: the newest span and the window - 1 before it; 1 = the newest only
+    pinned: Optional[int]       # ingest this span instead of the newest (a backfill); null = the newest
+
+    def validate(self, key: str) -> None:
+        require(self.window >= 1, f"{key}.window", self.window, "an integer >= 1 (1 = the newest span only)")
+        require(self.pinned is None or self.pinned >= 0, f"{key}.pinned", self.pinned,
+                "null (the newest span) or a span number >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
 class DataSettings:
     """Where the paired images are, in which layout, and what ingestion accepts."""
 
@@ -57,6 +70,11 @@ class DataSettings:
     max_image_pixels: int
     max_file_bytes: int
     min_valid_fraction: float
+    spans: SpanSettings
+
+    def span_location(self) -> Optional[spans.SpanLocation]:
+        """dataset_dir cut at its span pattern, or None for a plain folder."""
+        return spans.parse(self.dataset_dir)
 
     def gate_split(self) -> str:
         """The split the Evaluator gates on, from the splits this data gives (split_mode resolved)."""
@@ -64,6 +82,14 @@ class DataSettings:
         return gate_split(names)
 
     def validate(self, key: str) -> None:
+        try:
+            location = self.span_location()
+        except spans.SpanPatternError as error:
+            require(False, f"{key}.dataset_dir", self.dataset_dir, f"a folder or a TFX span pattern ({error})")
+        else:
+            require(location is not None or (self.spans.window == 1 and self.spans.pinned is None),
+                    f"{key}.spans", dataclasses.asdict(self.spans), "window: 1 and pinned: null when "
+                    "dataset_dir has no span pattern such as .../span-{SPAN} (there is one dataset, no spans)")
         require(set(self.split_ratios) in HASH_SPLIT_CHOICES, f"{key}.split_ratios",
                 dict(self.split_ratios), "the splits 'train', 'eval' and 'test' (e.g. {train: 8, eval: 1, test: 1}: "
                 "the Trainer selects on eval, the Evaluator gates on test), or only 'train' and 'eval'")

@@ -24,6 +24,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils
 
 from components import typed_settings
+from components.example_gen import spans
 from components.example_validator import drift, report
 from components.example_validator.settings import SECTION, DataValidationSettings
 
@@ -77,8 +78,13 @@ def failure_message(result: Dict[str, Any], settings: DataValidationSettings, re
         for split, rows in sorted(result["anomalies"].items()):
             problems += [f"{split} split: {row['feature']}: {row['anomaly']} ({row['description']})" for row in rows]
     drifted = [row for row in result["drift"]["features"] if row["drifted"]]
-    problems += [f"{row['feature']}: drift {row['value']:.3f} > data_validation.max_drift {row['threshold']} "
-                 f"vs the data of the last blessed model" for row in drifted]
+    baseline_span = (result["drift"].get("baseline") or {}).get("span")
+    problems += [f"{row['feature']}: drift {row['value']:.3f} > data_validation.max_drift {row['threshold']}"
+                 for row in drifted]
+    if drifted:
+        problems.append(f"drift measured on span {result['drift'].get('span')} vs span {baseline_span}, the data "
+                        "of the last blessed model" if baseline_span is not None
+                        else "drift measured vs the data of the last blessed model")
     if not problems:
         return None
     advice = []
@@ -138,7 +144,8 @@ class Executor(tfx_validator_executor.Executor):
     def _drift(input_dict, statistics_artifact, schema, settings: DataValidationSettings) -> Dict[str, Any]:
         """The drift section of validation.json; measured when the last blessed model's statistics are at hand."""
         section: Dict[str, Any] = {"baseline": None, "max_drift": settings.max_drift, "split": settings.drift_split,
-                                   "features": [], "note": ""}
+                                   "features": [], "note": "",
+                                   "span": statistics_artifact.span if statistics_artifact.span else None}
         blessings = input_dict.get(BASELINE_BLESSING) or []
         if not blessings:
             section["note"] = "no blessed model yet: nothing to compare with"
@@ -148,7 +155,11 @@ class Executor(tfx_validator_executor.Executor):
         baseline_uri = props[DATA_STATISTICS_URI].string_value if DATA_STATISTICS_URI in props else ""
         section["baseline"] = {"model_blessing_id": blessing.id, "statistics_uri": baseline_uri or None,
                                "statistics_id": props[DATA_STATISTICS_ID].int_value
-                               if DATA_STATISTICS_ID in props else None}
+                               if DATA_STATISTICS_ID in props else None,
+                               # with spans: the newest span of the blessed model's data (the previous span,
+                               # unless runs since were not blessed or were stopped)
+                               "span": props[spans.DATA_SPAN_PROPERTY].int_value
+                               if spans.DATA_SPAN_PROPERTY in props else None}
         if not baseline_uri:
             section["note"] = "the last blessed model's blessing names no data statistics (an older run)"
             return section
@@ -161,7 +172,8 @@ class Executor(tfx_validator_executor.Executor):
         if statistics_artifact.id and statistics_artifact.id == section["baseline"]["statistics_id"]:
             section["note"] = "the same statistics as the last blessed model's (a cached run)"
         section["features"] = [row.as_dict() for row in drift.measure(
-            current, previous, schema, settings.drift_features, settings.max_drift)]
+            current, previous, schema, settings.drift_features, settings.max_drift,
+            min_examples=settings.min_drift_examples)]
         return section
 
 

@@ -32,7 +32,9 @@ def validation_tables(result: Dict[str, Any]) -> str:
         parts.append(f'<p class="ok">No anomalies against the schema ({esc(splits)}).</p>')
     section = result.get("drift") or {}
     threshold = section.get("max_drift")
-    parts.append(f'<h3>Drift vs the data of the last blessed model ({esc(str(section.get("split")))} split; '
+    baseline_span = (section.get("baseline") or {}).get("span")
+    versus = (f"span {section.get('span')} vs span {baseline_span}, " if baseline_span is not None else "")
+    parts.append(f'<h3>Drift vs the data of the last blessed model ({esc(versus)}{esc(str(section.get("split")))} split; '
                  f'Jensen-Shannon divergence, stop above {esc(str(threshold)) if threshold is not None else "never"})'
                  "</h3>")
     if section.get("note"):
@@ -40,7 +42,8 @@ def validation_tables(result: Dict[str, Any]) -> str:
     if section.get("features"):
         parts.append("<table><tr><th>feature</th><th>divergence</th><th></th></tr>" + "".join(
             f'<tr><td>{esc(row["feature"])}</td><td>{row["value"]:.3f}</td>'
-            f'<td class="{"bad" if row["drifted"] else "ok"}">{"DRIFT" if row["drifted"] else "ok"}</td></tr>'
+            f'<td class="{"bad" if row["drifted"] else "ok"}">{"DRIFT" if row["drifted"] else "ok"}'
+            f'{" <span class=note>" + esc(row["note"]) + "</span>" if row.get("note") else ""}</td></tr>'
             for row in section["features"]) + "</table>")
     return "\n".join(parts)
 

@@ -19,7 +19,7 @@ from tfx.components.evaluator import constants as evaluator_constants
 from tfx.dsl.io import fileio
 
 from components.evaluator.evaluation import METRICS_FILE, SAMPLE_GRID  # the Evaluator's files, on the card
-from components.example_gen import quarantine
+from components.example_gen import quarantine, spans
 from components.example_gen.executor import FINGERPRINT_PROPERTY, INPUT_FINGERPRINT_PROPERTY
 from components.example_validator.executor import VALIDATION_PROPERTY
 from components.model_run_files import TRAINING_SUMMARY
@@ -66,7 +66,9 @@ def data_section(examples) -> Dict[str, Any]:
     return {"location": audit.dataset if audit else None, "layout": audit.layout if audit else None,
             "splits": splits, "quarantined": dict(sorted(audit.quarantined.items())) if audit else {},
             "quarantine_report": audit.report if audit else None,
-            "input_fingerprint": _prop(examples, INPUT_FINGERPRINT_PROPERTY) if examples is not None else None}
+            "input_fingerprint": _prop(examples, INPUT_FINGERPRINT_PROPERTY) if examples is not None else None,
+            # [{span, version, location, role}], newest first ([] without a span pattern in data.dataset_dir)
+            "spans": spans.spans_of(examples) if examples is not None else []}
 
 
 def validation_section(anomalies) -> Dict[str, Any]:

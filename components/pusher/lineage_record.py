@@ -14,10 +14,11 @@ Record layout (``RECORD_VERSION`` 1; every key always present, null when unknown
     code:       commit, dirty, source ("git" | "PIX2PIX_CODE_VERSION" | "unknown")
     versions:   python, tfx, tensorflow, tensorflow_transform, tensorflow_data_validation, apache_beam, ml_metadata
     data:       location, layout, splits {name: {pairs, fingerprint}}, quarantined {reason: count},
-                quarantine_report, input_fingerprint (TFX's, of the source files)
+                quarantine_report, input_fingerprint (TFX's, of the source files),
+                spans [{span, version, location, role ("newest" | "earlier_train")}] ([] without a pattern)
     validation: schema (URI), schema_file, anomalies {split: [{feature, anomaly, description}]},
-                drift {baseline {model_blessing_id, statistics_uri, statistics_id}, max_drift, split,
-                       features [{feature, value, threshold, drifted}], note}
+                drift {baseline {model_blessing_id, statistics_uri, statistics_id, span}, max_drift, split,
+                       span, features [{feature, value, threshold, drifted, note}], note}
     training:   the Trainer's training.json (epochs, steps, seconds, exported epoch and why)
     evaluation: split, num_examples, blessed, message, candidate, baseline_model, baselines, checks
     config:     the whole resolved pipeline config

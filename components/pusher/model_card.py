@@ -225,8 +225,12 @@ def _data(data: Dict[str, Any]) -> List[str]:
                f"<code>{_esc(_as_dict(split).get('fingerprint'))}</code>"]
               for name, split in _as_dict(data.get("splits")).items()]
     quarantined = _as_dict(data.get("quarantined"))
+    span_rows = [[_esc(_as_dict(entry).get("span")), _esc(_as_dict(entry).get("version")),
+                  _esc(_as_dict(entry).get("role")), f"<code>{_esc(_as_dict(entry).get('location'))}</code>"]
+                 for entry in data.get("spans") or [] if isinstance(entry, dict)]
     return ["<h2>Data</h2>",
             f"<p>Location <code>{_esc(data.get('location'))}</code>, layout {_esc(data.get('layout'))}.</p>",
+            *([_table(("span", "version", "role", "folder"), span_rows, "")] if span_rows else []),
             _table(("split", "pairs", "content fingerprint"), splits, "no split counts recorded"),
             "<p>Quarantined: " + (", ".join(f"{_esc(reason)} {_esc(count)}" for reason, count in quarantined.items())
                                   or "none") + f"; report <code>{_esc(data.get('quarantine_report'))}</code>.</p>",

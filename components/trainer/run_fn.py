@@ -59,8 +59,10 @@ def run_fn(fn_args: FnArgs) -> None:
         lambda: gan_trainer.Pix2PixGAN(trainer_settings, transform_settings.image_size, transform_settings.channels,
                                        strategy=strategy),
         folders.real_work_dir, repair=folders.is_chief)
+    warm_started_from = None
     if restored is None and trainer_settings.warm_start and fn_args.base_model:
         warm_start_generator(gan.generator, fn_args.base_model)
+        warm_started_from = fn_args.base_model
     startup_report.log_startup(gan, num_train=num_train, steps_per_epoch=steps_per_epoch, is_chief=folders.is_chief)
 
     # Fit: constant learning rate for `epochs`, then linear decay over `epochs_decay`; validated on "eval".
@@ -89,7 +91,8 @@ def run_fn(fn_args: FnArgs) -> None:
     log.info("exporting epoch %d of %d: %s", exported_epoch, total_epochs, reason)
     validation.write_summary(os.path.join(folders.run_dir, model_run_files.TRAINING_SUMMARY), exported=exported,
                              exported_epoch=exported_epoch, reason=reason, total_epochs=total_epochs,
-                             selection=selection, validation_split=EVAL_SPLIT, gate_split=gate)
+                             selection=selection, validation_split=EVAL_SPLIT, gate_split=gate,
+                             warm_started_from=warm_started_from, train_pairs=num_train)
     serving = unpack(fn_args.custom_config, SERVING_SECTION, ServingSettings)
     export.export_generator(gan.generator, tft_output, folders.serving_model_dir,
                             max_input_pixels=serving.max_input_pixels, output_size=serving.output_size,

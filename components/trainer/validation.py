@@ -150,13 +150,16 @@ def choose_export(selection: Optional[Selection], export: str, *, selection_allo
 
 
 def write_summary(path: str, *, exported: str, exported_epoch: int, reason: str, total_epochs: int,
-                  selection: Optional[Selection], validation_split: str, gate_split: str) -> dict:
+                  selection: Optional[Selection], validation_split: str, gate_split: str,
+                  warm_started_from: Optional[str] = None, train_pairs: Optional[int] = None) -> dict:
     """``training.json`` in the ModelRun: which epoch was exported and why (the report and run summary show it)."""
     summary = {"export": exported, "exported_epoch": exported_epoch, "total_epochs": total_epochs,
                "reason": reason, "validation_split": validation_split, "gate_split": gate_split,
                "select_metric": selection.metric if selection else None,
                "select_statistic": selection.statistic if selection else None,
                "best_epoch": selection.best.epoch if selection and selection.best else None,
-               "best_value": selection.best.value if selection and selection.best else None}
+               "best_value": selection.best.value if selection and selection.best else None,
+               # continuous training: the last blessed model the generator started from (None: from scratch)
+               "warm_started_from": warm_started_from, "train_pairs": train_pairs}
     output_files.write_text(path, json.dumps(summary, indent=1))
     return summary

@@ -22,7 +22,15 @@ def test_the_vertex_profile_overrides_storage_and_says_how_to_run():
     assert profile.dataflow.temp_location.startswith("gs://") and profile.dataflow.max_num_workers >= 1
     assert profile.trainer_resources.accelerator_type and profile.trainer_resources.accelerator_count >= 1
     assert profile.schedule.cron and profile.schedule.time_zone
-    assert config.trainer == load_config(DEFAULT).trainer        # the training itself is the same
+    # The training itself is the same, except that a scheduled run continues from the last blessed model.
+    assert config.trainer.warm_start is True
+    local = load_config(DEFAULT, ["trainer.warm_start=true"]).trainer
+    assert config.trainer == local
+
+
+def test_a_profile_or_the_command_line_can_turn_the_scheduled_warm_start_off():
+    assert load_config(DEFAULT, ["trainer.warm_start=false"], profile="vertex").trainer.warm_start is False
+    assert load_config(DEFAULT).trainer.warm_start is False            # no schedule: trained from scratch
 
 
 def test_set_on_the_command_line_wins_over_the_profile():

@@ -9,6 +9,7 @@ import pytest
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from components.example_gen import spans
 from components.example_validator import executor, report, schema_file
 from components.example_validator.settings import DataValidationSettings
 from components.typed_settings import pack
@@ -84,7 +85,7 @@ def test_the_same_kind_of_data_has_little_drift_from_the_blessed_models(tmp_path
     assert all(not row["drifted"] for row in measured.values())
     assert measured["input_width"]["value"] == pytest.approx(0.0)
     assert result["drift"]["baseline"] == {"model_blessing_id": 41, "statistics_uri": rgb_40px.uri,
-                                           "statistics_id": 7}
+                                           "statistics_id": 7, "span": None}   # no span pattern
 
 
 def test_grayscale_data_is_stopped_naming_the_feature_and_the_anomaly(tmp_path, rgb_40px):
@@ -103,6 +104,34 @@ def test_a_different_size_class_is_stopped_as_drift(tmp_path, rgb_40px):
     current = statistics_artifact(tmp_path / "current", {"train": pair_examples(8, size=96, seed=3)})
     with pytest.raises(executor.DataValidationError, match=r"input_width: drift 1\.000 > data_validation.max_drift 0.5"):
         validate(tmp_path, current, blessing_of(tmp_path / "blessing", rgb_40px))
+
+
+def test_with_spans_the_drift_message_names_the_newest_span_and_the_blessed_models_span(tmp_path, rgb_40px):
+    current = statistics_artifact(tmp_path / "current", {"train": pair_examples(8, size=96, seed=3)})
+    current.span = 3                                    # StatisticsGen copies the Examples' span
+    blessing = blessing_of(tmp_path / "blessing", rgb_40px)
+    blessing.set_int_custom_property(spans.DATA_SPAN_PROPERTY, 2)   # the Evaluator names the data's newest span
+    with pytest.raises(executor.DataValidationError,
+                       match=r"input_width: drift 1\.000 > data_validation.max_drift 0.5; .*drift measured on "
+                             r"span 3 vs span 2, the data of the last blessed model"):
+        validate(tmp_path, current, blessing)
+    kept = tmp_path / "ExampleValidator" / executor.FAILED_RUNS_FOLDER / "12"
+    result = json.loads((kept / executor.VALIDATION_FILE).read_text())
+    assert (result["drift"]["span"], result["drift"]["baseline"]["span"]) == (3, 2)
+    assert "span 3 vs span 2" in (kept / "validation.html").read_text()
+
+
+def test_brightness_drift_stops_the_run_only_with_enough_examples(tmp_path):
+    day = statistics_artifact(tmp_path / "day", {"train": pair_examples(20, size=40, seed=1)})
+    night = statistics_artifact(tmp_path / "night", {"train": pair_examples(20, size=40, seed=2, dim=0.2)})
+    _, result = validate(tmp_path / "few", night, blessing_of(tmp_path / "blessing", day))   # 20 < 30
+    brightness = {row["feature"]: row for row in result["drift"]["features"]}["input_brightness"]
+    assert brightness["value"] > 0.5 and not brightness["drifted"] and brightness["threshold"] is None
+    assert "reported only: 20 examples < data_validation.min_drift_examples 30" in brightness["note"]
+    assert "reported only" in (tmp_path / "few" / "ExampleValidator" / "anomalies" / "12" /
+                               "validation.html").read_text()
+    with pytest.raises(executor.DataValidationError, match=r"input_brightness: drift \d\.\d+ > data_validation"):
+        validate(tmp_path / "gated", night, blessing_of(tmp_path / "blessing", day), min_drift_examples=20)
 
 
 def test_with_max_drift_null_drift_is_reported_and_the_run_goes_on(tmp_path, rgb_40px):

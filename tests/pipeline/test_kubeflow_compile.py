@@ -56,7 +56,10 @@ def test_local_and_compiled_pipelines_have_the_same_components_and_edges(compile
                       for name, task in tasks.items() for upstream in task.get("dependentTasks", [])}
     compiled_nodes = {_task_id(name) for name in tasks}
 
-    local_config = load_config(CONFIG, [f"data.dataset_dir={tmp_path}", "data.split_mode=folders"])
+    # A scheduled profile warm-starts by default (continuous training): the local run is told to as well.
+    assert vertex_config.trainer.warm_start
+    local_config = load_config(CONFIG, [f"data.dataset_dir={tmp_path}", "data.split_mode=folders",
+                                        "trainer.warm_start=true"])
     local = create_pipeline(local_config)
     local_nodes = {node.id for node in local.components}
     local_edges = {(upstream.id, node.id) for node in local.components for upstream in node.upstream_nodes}

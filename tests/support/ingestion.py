@@ -1,16 +1,17 @@
 """Runs the real ExampleGen executor (``Do``, Beam DirectRunner) on a folder and reads back what it wrote."""
 import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import tensorflow as tf
 import yaml
 from google.protobuf import json_format
+from tfx.components.example_gen import driver as tfx_driver
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import standard_artifacts
 
 from components import features, typed_settings
-from components.example_gen import component, executor, quarantine
+from components.example_gen import component, driver, executor, quarantine, spans
 from pipeline import dataset
 from tests.support import paths
 
@@ -30,7 +31,9 @@ def data_section(**overrides) -> dict:
 def example_gen(dataset_dir, data: dict):
     """The ExampleGen as the local runner builds it from a data section: split_mode resolved, runner keys dropped."""
     settings = typed_settings.build(dataset.DataSection, {**data, "dataset_dir": str(dataset_dir)}, "data")
-    settings = dataset.resolved_split_mode(settings, str(dataset_dir))
+    location = spans.parse(str(dataset_dir))
+    folder = spans.resolve(location, settings.spans.pinned).root if location else str(dataset_dir)
+    settings = dataset.resolved_split_mode(settings, folder)
     return component.create_paired_image_example_gen(typed_settings.pack(data=settings.example_gen_settings()))
 
 
@@ -47,6 +50,7 @@ class ExampleGenRun:
     examples: Dict[str, List[tf.train.Example]]
     error: Optional[Exception]
     examples_uri: str
+    artifact: Any = None                        # the Examples artifact, its properties set by Do
 
     def reasons_by_file(self, dataset_dir) -> Dict[str, str]:
         """{path relative to the dataset (``#n`` kept for records): reason}."""
@@ -84,7 +88,11 @@ def run_example_gen(dataset_dir, work_dir, beam_args: Optional[List[str]] = None
     context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=beam_args or [], tmp_dir=str(work_dir))
     error = None
     try:
-        executor.Executor(context).Do({}, {"examples": [examples]}, exec_properties_of(gen))
+        properties = exec_properties_of(gen)
+        if spans.parse(str(dataset_dir)):   # TFX's driver resolves the span before the executor runs
+            properties = driver.PairedImageDriver(None).resolve_exec_properties(properties, None, None)
+            tfx_driver.update_output_artifact(properties, examples.mlmd_artifact)   # span, version
+        executor.Executor(context).Do({}, {"examples": [examples]}, properties)
     except executor.IngestionError as caught:
         if not expect_failure:
             raise
@@ -98,6 +106,6 @@ def run_example_gen(dataset_dir, work_dir, beam_args: Optional[List[str]] = None
     with open(os.path.join(report_dir, quarantine.SUMMARY_FILE), encoding="utf-8") as handle:
         audit = quarantine.IngestionAudit.from_json(handle.read())
     splits = [] if error else [name for name in os.listdir(examples.uri) if name.startswith("Split-")]
-    return ExampleGenRun(audit=audit, rows=rows, error=error, examples_uri=examples.uri,
+    return ExampleGenRun(audit=audit, rows=rows, error=error, examples_uri=examples.uri, artifact=examples,
                          examples={name[len("Split-"):]: read_split(examples.uri, name[len("Split-"):])
                                    for name in splits})
