@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 STORE = "projects/my-gcp-project/locations/us-central1/metadataStores/default/artifacts"
 PLACEHOLDER = "{{$}}"
@@ -44,47 +44,76 @@ def _google_value(kfp_value: dict) -> object:
 
 def run_pipeline(job: dict, root: str, project_root: str, timeout_s: int = 900) -> Dict[str, dict]:
     """Runs every task; returns {task: {output key: [runtime artifacts with their output metadata]}}."""
-    spec = job["pipelineSpec"]
-    tasks = spec["root"]["dag"]["tasks"]
     produced: Dict[str, Dict[str, list]] = {}
-    for name in topological_order(tasks):
-        task = tasks[name]
-        component = spec["components"][task["componentRef"]["name"]]
-        executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
-        output_defs = component.get("outputDefinitions", {}).get("artifacts", {})
-        if "resolver" in executor:               # a metadata query: nothing is blessed yet
-            produced[name] = {key: [] for key in output_defs}
-            continue
-        inputs = {}
-        for key, ref in task.get("inputs", {}).get("artifacts", {}).items():
-            upstream = ref["taskOutputArtifact"]
-            artifacts = produced[upstream["producerTask"]][upstream["outputArtifactKey"]]
-            if artifacts:
-                inputs[key] = {"artifacts": artifacts}
-        parameters = _parameters(task)
-        task_dir = os.path.join(root, name)
-        os.makedirs(task_dir, exist_ok=True)
-        outputs = {key: {"artifacts": [{"name": f"{STORE}/{name}-{key}", "type": definition["artifactType"],
-                                        "uri": os.path.join(task_dir, key), "metadata": {}}]}
-                   for key, definition in output_defs.items()}
-        executor_input = {
-            "inputs": {"artifacts": inputs, "parameters": parameters,
-                       "parameterValues": {k: _google_value(v) for k, v in parameters.items()}},
-            "outputs": {"artifacts": outputs, "outputFile": os.path.join(task_dir, "executor_output.json")},
-        }
-        container = executor["container"]
-        driver = container.get("lifecycle", {}).get("preCacheCheck")
-        for step in ([driver] if driver else []) + [container]:
-            _launch(step, executor_input, project_root, timeout_s, name)
-        with open(executor_input["outputs"]["outputFile"]) as handle:
-            output = json.load(handle)
-        produced[name] = {}
-        for key, artifact_list in outputs.items():
-            runtime = dict(artifact_list["artifacts"][0])
-            written = output.get("artifacts", {}).get(key, {}).get("artifacts", [{}])[0]
-            runtime["metadata"] = {**runtime["metadata"], **written.get("metadata", {})}
-            produced[name][key] = [runtime]
+    for name in topological_order(job["pipelineSpec"]["root"]["dag"]["tasks"]):
+        produced[name] = run_task(job, name, root, project_root, produced, timeout_s=timeout_s)
     return produced
+
+
+def run_task(job: dict, name: str, root: str, project_root: str, produced: Dict[str, Dict[str, list]],
+             timeout_s: int = 900, parameters: Optional[Dict[str, dict]] = None) -> Dict[str, list]:
+    """Runs one task (driver, then executor) on its upstream tasks' outputs in ``produced``.
+
+    ``parameters`` replaces compiled constants, as a run-time parameter of a submitted job would.
+    Between driver and executor the task's parameters and output artifacts take what the driver
+    wrote, as Vertex does ("updates the task's properties and artifacts prior to running the executor").
+    """
+    spec = job["pipelineSpec"]
+    task = spec["root"]["dag"]["tasks"][name]
+    component = spec["components"][task["componentRef"]["name"]]
+    executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
+    output_defs = component.get("outputDefinitions", {}).get("artifacts", {})
+    if "resolver" in executor:               # a metadata query: nothing is blessed yet
+        return {key: [] for key in output_defs}
+    inputs = {}
+    for key, ref in task.get("inputs", {}).get("artifacts", {}).items():
+        upstream = ref["taskOutputArtifact"]
+        artifacts = produced[upstream["producerTask"]][upstream["outputArtifactKey"]]
+        if artifacts:
+            inputs[key] = {"artifacts": artifacts}
+    values = {**_parameters(task), **(parameters or {})}
+    task_dir = os.path.join(root, name)
+    os.makedirs(task_dir, exist_ok=True)
+    outputs = {key: {"artifacts": [{"name": f"{STORE}/{name}-{key}", "type": definition["artifactType"],
+                                    "uri": os.path.join(task_dir, key), "metadata": {}}]}
+               for key, definition in output_defs.items()}
+    output_file = os.path.join(task_dir, "executor_output.json")
+    container = executor["container"]
+    driver = container.get("lifecycle", {}).get("preCacheCheck")
+    if driver:
+        _launch(driver, _executor_input(inputs, values, outputs, output_file), project_root, timeout_s, name)
+        with open(output_file) as handle:
+            decided = json.load(handle)
+        values.update({key: _kfp_value(value) for key, value in decided.get("parameterValues", {}).items()})
+        for key, written in decided.get("artifacts", {}).items():
+            metadata = written.get("artifacts", [{}])[0].get("metadata", {})
+            outputs[key]["artifacts"][0]["metadata"].update(metadata)
+        os.remove(output_file)
+    _launch(container, _executor_input(inputs, values, outputs, output_file), project_root, timeout_s, name)
+    with open(output_file) as handle:
+        output = json.load(handle)
+    result = {}
+    for key, artifact_list in outputs.items():
+        runtime = dict(artifact_list["artifacts"][0])
+        written = output.get("artifacts", {}).get(key, {}).get("artifacts", [{}])[0]
+        runtime["metadata"] = {**runtime["metadata"], **written.get("metadata", {})}
+        result[key] = [runtime]
+    return result
+
+
+def _executor_input(inputs: dict, values: Dict[str, dict], outputs: dict, output_file: str) -> dict:
+    return {"inputs": {"artifacts": inputs, "parameters": values,
+                       "parameterValues": {k: _google_value(v) for k, v in values.items()}},
+            "outputs": {"artifacts": outputs, "outputFile": output_file}}
+
+
+def _kfp_value(google_value: object) -> dict:
+    """A driver's google.protobuf.Value (JSON: a number or a string) as a KFP Value."""
+    if isinstance(google_value, bool) or not isinstance(google_value, (int, float)):
+        return {"stringValue": str(google_value)}
+    if float(google_value).is_integer():
+        return {"intValue": str(int(google_value))}
+    return {"doubleValue": google_value}
 
 
 def _launch(step: dict, executor_input: dict, project_root: str, timeout_s: int, name: str) -> None:
