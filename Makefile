@@ -23,7 +23,7 @@ help:
 	@echo "make run    - set up if needed, generate the embedded dataset if absent, run the pipeline"
 	@echo "make test   - set up if needed, run the test suite"
 	@echo "make test-fast - the unit tests only (no e2e or slow marker), for the edit-test loop"
-	@echo "make bench  - benchmarks (not tests): train step, serving latency, tiled serving, ingestion, TFLite, update order; tables in benchmarks/results/"
+	@echo "make bench  - benchmarks (not tests): train step, serving latency, tiled serving, ingestion, TFLite, update order, pipeline scale 1x/4x/16x (~20 min); tables in benchmarks/results/"
 	@echo "make simulate-spans - three scheduled runs here as spans arrive (about 10 min): build/span_simulation/"
 	@echo "make demo   - a local web page to try the newest pushed model (after make run): http://127.0.0.1:8080/"
 	@echo "make compile-vertex   - compile the pipeline for Vertex AI Pipelines -> $(COMPILED_VERTEX) (offline)"
@@ -85,6 +85,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.tiled_inference
 	$(PY) -m benchmarks.tflite
 	$(PY) -m benchmarks.update_order
+	$(PY) -m benchmarks.scale
 
 # Resolve the direct requirements afresh in a scratch venv and pin every package.
 lock:

@@ -124,6 +124,9 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         fields = {f.name: f for f in dataclasses.fields(annotation) if f.init}
+        for old_key, instead in getattr(annotation, "RENAMED_KEYS", {}).items():
+            if old_key in value:
+                raise ConfigError(f"{key}.{old_key}: {instead}")
         check_keys(value, fields, where=key)
         hints = typing.get_type_hints(annotation)  # resolved in each class's own module
         built = annotation(**{name: _convert(value[name], hints[name], f"{key}.{name}")

@@ -44,15 +44,18 @@ def create_pipeline(config: Config, metadata_connection_config=None,
     # "train" and selects its best epoch on "eval"; the Evaluator gates on "test" (else "eval", see gate_split).
     example_gen = create_paired_image_example_gen(custom_config=pack(data=config.data.example_gen_settings()))
 
-    # With a span window, the earlier spans' train pairs are trained on but not described again here: the
-    # statistics (and the drift check) are the newest span's.
-    window = config.data.spans.window > 1
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"], exclude_splits=[spans.EARLIER_TRAIN_SPLIT] if window else None)
     # The curated schema in the repository, not one inferred from whatever data arrived.
     schema_importer = CuratedSchemaImporter(
         schema_text=schema_file.to_text(schema_file.read(config.data_validation.schema_file))
     ).with_id("CuratedSchemaImporter")
+
+    # With a span window, the earlier spans' train pairs are trained on but not described again here: the
+    # statistics (and the drift check) are the newest span's. The schema marks the encoded images as images, so
+    # TFDV does not count their unique values (which would hold every image in memory).
+    window = config.data.spans.window > 1
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], schema=schema_importer.outputs["schema"],
+        exclude_splits=[spans.EARLIER_TRAIN_SPLIT] if window else None)
 
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=LatestBlessedModelStrategy,
@@ -83,9 +86,7 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         base_model=latest_blessed_model.outputs["model"] if config.trainer.warm_start else None,
         train_args=tfx.proto.TrainArgs(splits=["train", *([spans.EARLIER_TRAIN_SPLIT] if window else [])]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=pack(trainer=config.trainer, transform=config.transform, serving=config.serving,
-                           **{CHECKPOINT_ROOT: f"{config.pipeline.root}/Trainer/checkpoints",
-                              GATE_SPLIT: config.data.gate_split()}))
+        custom_config=trainer_custom_config(config))
 
     evaluator = ImageQualityEvaluator(
         examples=example_gen.outputs["examples"],
@@ -143,6 +144,13 @@ def create_pipeline(config: Config, metadata_connection_config=None,
         enable_cache=config.pipeline.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else config.beam.pipeline_args())
+
+
+def trainer_custom_config(config: Config) -> dict:
+    """What the Trainer's ``run_fn`` reads from ``fn_args.custom_config``: its settings and where it checkpoints."""
+    return pack(trainer=config.trainer, transform=config.transform, serving=config.serving,
+                **{CHECKPOINT_ROOT: f"{config.pipeline.root}/Trainer/checkpoints",
+                   GATE_SPLIT: config.data.gate_split()})
 
 
 def lineage_settings(config: Config, metadata_connection_config=None) -> dict:

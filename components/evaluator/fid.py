@@ -9,7 +9,7 @@ noisy and biased upwards; compare it between models on the same split only.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -41,20 +41,51 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
 
 
+class FeatureMoments:
+    """The running mean and covariance of feature vectors, merged batch by batch (Chan et al.'s update):
+    memory stays 2048 x 2048 floats however many images the split has, and the result is np.cov's."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: Optional[np.ndarray] = None
+        self._scatter: Optional[np.ndarray] = None    # sum of outer products of deviations from the mean
+
+    def add(self, batch: np.ndarray) -> None:
+        n = len(batch)
+        if n == 0:
+            return
+        batch_mean = batch.mean(0)
+        centred = batch - batch_mean
+        batch_scatter = centred.T @ centred
+        if self.count == 0:
+            self.count, self.mean, self._scatter = n, batch_mean, batch_scatter
+            return
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self._scatter = self._scatter + batch_scatter + np.outer(delta, delta) * (self.count * n / total)
+        self.mean = self.mean + delta * (n / total)
+        self.count = total
+
+    def covariance(self) -> np.ndarray:
+        """The sample covariance (n - 1 in the denominator, as np.cov)."""
+        return self._scatter / (self.count - 1)
+
+
 class FrechetInceptionDistance:
     """Accumulates Inception pool features of the targets and of each model's generated images.
 
     The targets' features are computed once and shared, so the candidate and the
     last blessed model are measured against the same reference set (what a
-    regression rule on FID compares).
+    regression rule on FID compares). Only their running moments are kept: the
+    Evaluator's memory does not grow with the eval split.
     """
 
     def __init__(self, weights_path: str):
         self.model = tf.keras.applications.InceptionV3(
             include_top=False, weights=weights_path, pooling="avg",
             input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
-        self._targets: List[np.ndarray] = []
-        self._generated: Dict[str, List[np.ndarray]] = {}
+        self._targets = FeatureMoments()
+        self._generated: Dict[str, FeatureMoments] = {}
 
     @classmethod
     def from_settings(cls, settings) -> Optional["FrechetInceptionDistance"]:
@@ -76,21 +107,20 @@ class FrechetInceptionDistance:
 
     def add(self, targets: tf.Tensor, generated: Mapping[str, tf.Tensor]) -> None:
         """One batch: its targets, and what each named model generated for them."""
-        self._targets.append(self._features(targets))
+        self._targets.add(self._features(targets))
         for name, images in generated.items():
-            self._generated.setdefault(name, []).append(self._features(images))
+            self._generated.setdefault(name, FeatureMoments()).add(self._features(images))
 
     def result(self, name: str) -> dict:
         """FID of model ``name`` in the shape of the per-example metrics' stats (one value: FID is per set)."""
         if name not in self._generated:
             raise KeyError(f"FID: no images of {name!r} were added (models seen: {sorted(self._generated)})")
-        generated, targets = np.concatenate(self._generated[name]), np.concatenate(self._targets)
-        if len(generated) != len(targets):
-            raise ValueError(f"FID: {len(generated)} images of {name!r} for {len(targets)} targets; "
+        generated, targets = self._generated[name], self._targets
+        if generated.count != targets.count:
+            raise ValueError(f"FID: {generated.count} images of {name!r} for {targets.count} targets; "
                              "every batch must hold the same examples for every model")
-        if len(generated) < MIN_EXAMPLES:
-            raise ValueError(f"FID needs at least {MIN_EXAMPLES} eval examples, got {len(generated)}")
-        value = frechet_distance(generated.mean(0), np.cov(generated, rowvar=False),
-                                 targets.mean(0), np.cov(targets, rowvar=False))
+        if generated.count < MIN_EXAMPLES:
+            raise ValueError(f"FID needs at least {MIN_EXAMPLES} eval examples, got {generated.count}")
+        value = frechet_distance(generated.mean, generated.covariance(), targets.mean, targets.covariance())
         stats = {statistic: value for statistic in metrics.STATISTICS}
-        return stats | {"count": int(len(generated))}
+        return stats | {"count": int(generated.count)}

@@ -7,6 +7,9 @@ happened to contain:
 
 * every feature is required, exactly one value per example;
 * no value lists for ``pair_id`` or the image bytes (new pairs are not anomalies);
+* the encoded images are ``image_domain`` features: StatisticsGen (which reads this
+  schema) then skips their top-k and unique-value counts, which would otherwise hold
+  every distinct image in memory: the statistics' memory would grow with the data;
 * widths and heights at least ``data.min_image_side`` (no upper bound: the
   pixel limit is ``data.max_image_pixels``), channel counts as observed
   (3 = RGB for the embedded dataset, so grayscale is an anomaly), brightness
@@ -96,6 +99,8 @@ def curate(inferred: schema_pb2.Schema, min_image_side: int,
         feature.shape.dim.add().size = 1
         feature.ClearField("domain_info")
         feature.ClearField("distribution_constraints")
+        if feature.name in features.IMAGE_KEYS:
+            feature.image_domain.SetInParent()
         role, _, prop = feature.name.partition("_")
         if feature.name not in features.IMAGE_PROPERTY_KEYS:
             continue

@@ -1,10 +1,12 @@
-"""tf.data input pipeline: raw Examples -> Transform graph -> jitter -> batches.
+"""tf.data input pipeline: raw Examples -> Transform graph -> uint8 cache -> shuffle -> jitter -> batches.
 
 The Trainer reads ExampleGen's raw Examples and applies the Transform graph
 itself (Transform does not materialize decoded float images, which would be
-~100x larger than the encoded bytes). Decoding runs in parallel, the decoded
-images are cached in memory when the config allows, and batches are prefetched
-so the train step never waits on input.
+~100x larger than the encoded bytes). Decoding runs in parallel; the decoded
+pairs are kept as uint8 pixels where ``trainer.cache`` decides (data_cache.py)
+and go back to the model's [-1, 1] floats after the shuffle, so neither the
+cache nor the shuffle buffer holds float32 images; batches are prefetched so
+the train step never waits on input.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import features
+from components.trainer import data_cache
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Examples per parse/transform call: the transform graph is batched, so larger
@@ -22,6 +25,8 @@ TRANSFORM_CHUNK = 16
 # Seeds of epochs and of the pairs within one: epoch e, pair i -> e * stride + i (far more pairs than an epoch has).
 EPOCH_SEED_STRIDE = 1 << 32
 SEED_MODULUS = 1 << 62
+# The cache files of the two splits the Trainer reads more than once.
+TRAIN_CACHE, VALIDATION_CACHE = "train", "eval"
 
 
 def list_files(file_patterns: Sequence[str]) -> List[str]:
@@ -91,6 +96,8 @@ class TrainBatches:
         """Epoch ``epoch`` (0-based) from batch ``skip_batches`` on."""
         shuffled = self.pairs.shuffle(self.shuffle_buffer, seed=epoch_seed(self.seed, epoch),
                                       reshuffle_each_iteration=False)
+        shuffled = shuffled.map(lambda a, b: (data_cache.to_model_range(a), data_cache.to_model_range(b)),
+                                num_parallel_calls=AUTOTUNE, deterministic=True)
         skipped = skip_batches * self.batch_size
         if self.jitter:   # each pair's jitter seeded by its place in the epoch (enumerated before the skip)
             base = tf.constant([self.seed, epoch], tf.int64)
@@ -104,21 +111,27 @@ class TrainBatches:
         return dataset.batch(self.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 
+def quantized_pairs(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput) -> tf.data.Dataset:
+    """The transformed pairs as uint8 grey levels: what the cache and the shuffle buffer hold."""
+    return transformed_pairs(file_patterns, tft_output).map(
+        lambda a, b: (data_cache.to_uint8(a), data_cache.to_uint8(b)), num_parallel_calls=AUTOTUNE,
+        deterministic=True)
+
+
 def validation_pairs(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput, *,
-                     cache: bool) -> tf.data.Dataset:
-    """The eval split's transformed pairs, decoded once when ``cache`` (as the training pairs are): the
-    Trainer scores them after every validated epoch."""
-    pairs = transformed_pairs(file_patterns, tft_output)
-    return pairs.cache() if cache else pairs
+                     cache: data_cache.CachePlan) -> tf.data.Dataset:
+    """The eval split's pairs, cached as the training pairs are (the Trainer scores them after every
+    validated epoch), back in the model's range."""
+    pairs = data_cache.apply(quantized_pairs(file_patterns, tft_output), cache, VALIDATION_CACHE)
+    return pairs.map(lambda a, b: (data_cache.to_model_range(a), data_cache.to_model_range(b)),
+                     num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 def make_train_dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput, *,
                        batch_size: int, jitter: bool, jitter_scale: float, shuffle_buffer: int,
-                       cache: bool, seed: int) -> TrainBatches:
-    """Shuffled, jittered, batched training pairs of any epoch (see TrainBatches)."""
-    dataset = transformed_pairs(file_patterns, tft_output)
-    if cache:
-        dataset = dataset.cache()
+                       cache: data_cache.CachePlan, seed: int) -> TrainBatches:
+    """Shuffled, jittered, batched training pairs of any epoch (see TrainBatches), cached as planned."""
+    dataset = data_cache.apply(quantized_pairs(file_patterns, tft_output), cache, TRAIN_CACHE)
     return TrainBatches(dataset, batch_size=batch_size, jitter=jitter, jitter_scale=jitter_scale,
                         shuffle_buffer=shuffle_buffer, seed=seed)
 

@@ -22,8 +22,8 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import model_run_files
 from components.example_gen.settings import EVAL_SPLIT, selection_allowed
-from components.trainer import (checkpoints, distribution, export, gan_trainer, input_pipeline, startup_report,
-                                training_length, validation)
+from components.trainer import (checkpoints, data_cache, distribution, export, gan_trainer, input_pipeline,
+                                startup_report, training_length, validation)
 from components.trainer.run_outputs import RunOutputs
 from components.trainer.warm_start import warm_start_generator
 from components.trainer.worker_folders import WorkerFolders
@@ -43,18 +43,23 @@ def run_fn(fn_args: FnArgs) -> None:
     strategy = distribution.build_strategy(trainer_settings.distribution_strategy)
     tf.keras.utils.set_random_seed(trainer_settings.seed)
 
-    # Data: the train split as global batches; the first eval pairs for the sample grids.
+    # This training's folders: the ModelRun, and the work folder of its checkpoints and input cache.
+    folders = WorkerFolders.create(strategy, run_dir=fn_args.model_run_dir, serving_model_dir=fn_args.serving_model_dir,
+                                   work_dir=os.path.join(fn_args.custom_config[CHECKPOINT_ROOT],
+                                                         training_fingerprint(fn_args)))
+
+    # Data: the train split as global batches, cached where it fits; the first eval pairs for the sample grids.
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    dataset, num_train, steps_per_epoch = _train_batches(fn_args, tft_output, trainer_settings)
+    num_train = input_pipeline.count_records(fn_args.train_files)
+    cache_plan = _cache_plan(fn_args, num_train, trainer_settings, transform_settings, folders.work_dir)
+    dataset, steps_per_epoch = _train_batches(fn_args, tft_output, num_train, trainer_settings,
+                                              transform_settings, cache_plan)
     trainer_settings, lengthened = training_length.stretched(trainer_settings, steps_per_epoch)
     if lengthened:
         log.info("%s", lengthened)
     samples = input_pipeline.first_pairs(fn_args.eval_files, tft_output, trainer_settings.sample_images)
 
     # Model: resumed from this training's checkpoints (every worker from the chief's), else warm-started.
-    folders = WorkerFolders.create(strategy, run_dir=fn_args.model_run_dir, serving_model_dir=fn_args.serving_model_dir,
-                                   work_dir=os.path.join(fn_args.custom_config[CHECKPOINT_ROOT],
-                                                         training_fingerprint(fn_args)))
     gan, restored, history = checkpoints.resume(
         lambda: gan_trainer.Pix2PixGAN(trainer_settings, transform_settings.image_size, transform_settings.channels,
                                        strategy=strategy),
@@ -70,7 +75,7 @@ def run_fn(fn_args: FnArgs) -> None:
     outputs = RunOutputs(folders.run_dir, folders.work_dir, gan.generator, samples, history,
                          samples_every_epochs=trainer_settings.samples_every_epochs, total_epochs=total_epochs)
     selection = validation.Selection(
-        input_pipeline.validation_pairs(fn_args.eval_files, tft_output, cache=trainer_settings.cache_dataset),
+        input_pipeline.validation_pairs(fn_args.eval_files, tft_output, cache=cache_plan),
         gan.generator, folders.work_dir,
         batch_size=trainer_settings.batch_size, every_epochs=trainer_settings.validate_every_epochs,
         metric=trainer_settings.select_metric, statistic=trainer_settings.select_statistic)
@@ -99,6 +104,7 @@ def run_fn(fn_args: FnArgs) -> None:
                             inference_mode=serving.inference, tile_scale=serving.tile_scale,
                             tile_overlap=serving.tile_overlap, tflite_variants=serving.tflite)
     log.info("exported the generator to %s", folders.serving_model_dir)
+    data_cache.remove(cache_plan)
     if folders.is_chief:
         checkpoints.archive(folders.work_dir, os.path.join(folders.run_dir, model_run_files.CHECKPOINT_DIR))
     else:
@@ -113,16 +119,34 @@ def training_fingerprint(fn_args: FnArgs) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
-def _train_batches(fn_args: FnArgs, tft_output: tft.TFTransformOutput,
-                   settings: TrainerSettings) -> Tuple[input_pipeline.TrainBatches, int, int]:
-    """The shuffled, jittered training batches of any epoch, the number of training pairs and steps per epoch."""
-    num_train = input_pipeline.count_records(fn_args.train_files)
+def _cache_plan(fn_args: FnArgs, num_train: int, settings: TrainerSettings, transform_settings: TransformSettings,
+                work_dir: str) -> data_cache.CachePlan:
+    """Where the decoded train and eval pairs live between epochs, decided from their record counts."""
+    pairs = num_train + input_pipeline.count_records(fn_args.eval_files)
+    plan = data_cache.plan(settings.cache, pairs=pairs, image_size=transform_settings.image_size,
+                           channels=transform_settings.channels, memory_budget_mb=settings.cache_memory_mb,
+                           work_dir=work_dir)
+    log.info("input cache of the train and eval pairs: %s", plan.describe())
+    return plan
+
+
+def _train_batches(fn_args: FnArgs, tft_output: tft.TFTransformOutput, num_train: int, settings: TrainerSettings,
+                   transform_settings: TransformSettings, cache_plan: data_cache.CachePlan,
+                   ) -> Tuple[input_pipeline.TrainBatches, int]:
+    """The shuffled, jittered training batches of any epoch and the steps per epoch."""
     steps_per_epoch = num_train // settings.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"trainer.batch_size={settings.batch_size} is larger than the {num_train} "
                          "training pairs: lower it or add data")
+    buffer = data_cache.shuffle_buffer_pairs(settings.shuffle_buffer, settings.shuffle_buffer_mb,
+                                             transform_settings.image_size, transform_settings.channels)
+    if buffer < min(settings.shuffle_buffer, num_train):
+        log.info("shuffle buffer: %d pairs (trainer.shuffle_buffer_mb %g at %d px), not trainer.shuffle_buffer %d",
+                 buffer, settings.shuffle_buffer_mb, transform_settings.image_size, settings.shuffle_buffer)
+    # At least a batch: an epoch stops after its last whole batch, and only a buffer that long has read the
+    # source to its end by then, which is what completes a cache (tf.data discards a partly read one).
     dataset = input_pipeline.make_train_dataset(
         fn_args.train_files, tft_output, batch_size=settings.batch_size, jitter=settings.jitter,
-        jitter_scale=settings.jitter_scale, shuffle_buffer=settings.shuffle_buffer,
-        cache=settings.cache_dataset, seed=settings.seed)
-    return dataset, num_train, steps_per_epoch
+        jitter_scale=settings.jitter_scale, shuffle_buffer=max(buffer, settings.batch_size),
+        cache=cache_plan, seed=settings.seed)
+    return dataset, steps_per_epoch

@@ -8,11 +8,11 @@ implementing modules define: ``networks`` (generator, discriminator, norm),
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Literal, Optional
+from typing import ClassVar, Dict, List, Literal, Optional
 
 from components.evaluator import metrics
-from components.trainer import (distribution, export, gan_trainer, inference, losses, networks, precision,
-                                tflite_export, validation)
+from components.trainer import (data_cache, distribution, export, gan_trainer, inference, losses, networks,
+                                precision, tflite_export, validation)
 from components.typed_settings import require
 
 SECTION = "trainer"
@@ -44,7 +44,9 @@ class TrainerSettings:
     jitter: bool
     jitter_scale: float
     shuffle_buffer: int
-    cache_dataset: bool
+    shuffle_buffer_mb: float
+    cache: Literal[data_cache.CACHE_POLICIES]
+    cache_memory_mb: float
     seed: int
     update_order: Literal[gan_trainer.UPDATE_ORDERS]
     validate_every_epochs: int
@@ -60,6 +62,11 @@ class TrainerSettings:
     distribution_strategy: Literal[distribution.STRATEGIES]
     mixed_precision: Literal[precision.POLICIES]
     jit_compile: bool
+
+    # Keys that were replaced: a config that still has one is refused with what to write instead.
+    RENAMED_KEYS: ClassVar[Dict[str, str]] = {
+        "cache_dataset": "replaced by cache: auto | memory | disk | none (cache_dataset: true was memory, "
+                         "false was none; auto, the default, picks by the data's size)"}
 
     def validate(self, key: str) -> None:
         require(self.epochs >= 0, f"{key}.epochs", self.epochs, "an integer >= 0")
@@ -77,6 +84,9 @@ class TrainerSettings:
         require(self.jitter_scale >= 1.0, f"{key}.jitter_scale", self.jitter_scale,
                 "a number >= 1 (286/256 = 1.117 in the paper)")
         require(self.shuffle_buffer >= 1, f"{key}.shuffle_buffer", self.shuffle_buffer, "an integer >= 1")
+        require(self.shuffle_buffer_mb > 0, f"{key}.shuffle_buffer_mb", self.shuffle_buffer_mb, "a number of MiB > 0")
+        require(self.cache_memory_mb >= 0, f"{key}.cache_memory_mb", self.cache_memory_mb,
+                "a number of MiB >= 0 (0: never in memory under cache: auto)")
         require(self.validate_every_epochs >= 1, f"{key}.validate_every_epochs", self.validate_every_epochs,
                 "an integer >= 1 (the last epoch is always validated)")
         require(self.checkpoint_every_steps >= 0, f"{key}.checkpoint_every_steps",

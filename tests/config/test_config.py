@@ -66,6 +66,11 @@ def test_overrides_are_parsed_as_yaml():
     ("evaluator.thresholds.l1.baseline=median", "evaluator.thresholds.l1.baseline: got 'median'; allowed values: "
                                                 "['identity', 'mean_target']"),
     ("nosuch.key=1", "'nosuch' is not a section"),
+    ("trainer.cache_dataset=true", "trainer.cache_dataset: replaced by cache: auto | memory | disk | none "
+                                   "(cache_dataset: true was memory"),
+    ("trainer.cache=ram", "trainer.cache: got 'ram'; allowed values: ['auto', 'memory', 'disk', 'none']"),
+    ("trainer.cache_memory_mb=-1", "trainer.cache_memory_mb: got -1.0; expected a number of MiB >= 0"),
+    ("trainer.shuffle_buffer_mb=0", "trainer.shuffle_buffer_mb: got 0.0; expected a number of MiB > 0"),
     ("trainer.epochs", "expected section.key=value"),
     ("serving.inference=crop", "serving.inference: got 'crop'; allowed values: ['resize', 'tiled']"),
     ("serving.tile_scale=2", "serving.tile_scale: got 2.0; expected a number in (0, 1.0]"),

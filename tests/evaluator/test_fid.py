@@ -45,3 +45,15 @@ def test_fid_with_local_weights_separates_different_image_sets(tmp_path):
     other = fid.FrechetInceptionDistance(weights)
     other.add(tf.zeros_like(images), {"other": images})
     assert other.result("other")["mean"] > 1e-3 * scale
+
+
+def test_the_running_moments_are_np_cov_over_every_batch_together():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, (n, 5)) for n in (1, 4, 7, 2)]    # uneven batches, one of a single image
+    moments = fid.FeatureMoments()
+    for batch in batches:
+        moments.add(batch)
+    everything = np.concatenate(batches)
+    assert moments.count == len(everything)
+    np.testing.assert_allclose(moments.mean, everything.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(moments.covariance(), np.cov(everything, rowvar=False), rtol=1e-10, atol=1e-12)

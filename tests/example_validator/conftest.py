@@ -23,8 +23,9 @@ def pair_examples(count: int, size: int = 40, channels: int = 3, seed: int = 0, 
     return out
 
 
-def statistics_of(examples):
-    """TFDV's statistics of the examples (a DatasetFeatureStatisticsList), as StatisticsGen computes them."""
+def statistics_of(examples, schema=None):
+    """TFDV's statistics of the examples (a DatasetFeatureStatisticsList), as StatisticsGen computes them
+    (the pipeline's StatisticsGen reads the curated ``schema``)."""
     import tensorflow as tf
     import tensorflow_data_validation as tfdv
 
@@ -33,4 +34,4 @@ def statistics_of(examples):
         with tf.io.TFRecordWriter(path) as writer:
             for example in examples:
                 writer.write(example.SerializeToString())
-        return tfdv.generate_statistics_from_tfrecord(path)
+        return tfdv.generate_statistics_from_tfrecord(path, stats_options=tfdv.StatsOptions(schema=schema))

@@ -1,6 +1,7 @@
 """The curated schema in the repository: readable, complete, and it says what a usable dataset is."""
 import pytest
 import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components import features
 from components.example_validator import schema_file
@@ -23,6 +24,30 @@ def test_the_repository_schema_requires_every_feature_exampleGen_writes():
         assert feature.presence.min_fraction == 1.0 and [d.size for d in feature.shape.dim] == [1]
     assert names["input_channels"].int_domain.min == names["input_channels"].int_domain.max == 3
     assert names["input_width"].int_domain.min == CONFIG.data.min_image_side
+
+
+def test_the_encoded_images_are_images_so_statistics_do_not_count_their_unique_values():
+    """Top-k / unique counts of the image bytes would keep every distinct image in memory: StatisticsGen's
+    memory would grow with the dataset. Marked as images, they get byte-size statistics instead."""
+    names = {feature.name: feature for feature in SCHEMA.feature}
+    assert all(names[key].HasField("image_domain") for key in features.IMAGE_KEYS)
+    assert not names[features.PAIR_ID_KEY].HasField("image_domain")
+    described = {feature.path.step[0]: feature
+                 for feature in statistics_of(pair_examples(4), SCHEMA).datasets[0].features}
+    for key in features.IMAGE_KEYS:
+        assert described[key].WhichOneof("stats") == "bytes_stats"
+        assert described[key].bytes_stats.max_num_bytes > 0
+    assert described[features.PAIR_ID_KEY].string_stats.unique == 4
+    assert anomalies_of(pair_examples(4)) == {}
+
+
+def test_curation_marks_the_encoded_images_as_images():
+    inferred = schema_pb2.Schema()
+    for key in (*features.IMAGE_KEYS, features.PAIR_ID_KEY):
+        inferred.feature.add(name=key, type=schema_pb2.BYTES)
+    curated = {feature.name: feature for feature in schema_file.curate(inferred, min_image_side=32).feature}
+    assert all(curated[key].HasField("image_domain") for key in features.IMAGE_KEYS)
+    assert not curated[features.PAIR_ID_KEY].HasField("image_domain")
 
 
 def test_rgb_pairs_of_any_usable_size_pass():

@@ -67,6 +67,12 @@ def test_the_curated_schema_travels_as_text_so_an_edit_is_a_new_execution(tmp_pa
     assert "min: 32" in texts[0] and "min: 40" in texts[1]
 
 
+def test_statistics_gen_reads_the_curated_schema():
+    components = {c.id: c for c in create_pipeline(load_config(CONFIG, RESOLVED)).components}
+    schema = components["StatisticsGen"].inputs["schema"]
+    assert schema.producer_component_id == "CuratedSchemaImporter"
+
+
 def test_a_broken_schema_file_is_a_config_error_naming_it(tmp_path):
     import pytest
     from pipeline.config import ConfigError

@@ -57,3 +57,15 @@ def assert_weights_equal(actual, expected):
     assert len(actual) == len(expected)
     for got, want in zip(actual, expected):
         np.testing.assert_array_equal(got, want)
+
+
+def write_tiny_examples(path, count):
+    """``count`` GZIP tf.Examples as ExampleGen writes them (20x24 inputs, default-size targets): a split file."""
+    from components.example_gen import pairing
+    from tests.support import images
+
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for i in range(count):
+            writer.write(pairing.make_example(f"p{i}", images.png(20, 24, seed=2 * i),
+                                              images.png(seed=2 * i + 1)).SerializeToString())
+    return str(path)

@@ -25,15 +25,14 @@ import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import model_run_files
-from components.example_gen import pairing
 from components.trainer import checkpoints, run_fn, run_outputs
 from components.trainer.gan_trainer import Pix2PixGAN, fit
 from components.typed_settings import pack
 from pipeline.config import load_config
-from tests.support import images
 from tests.support.transform_graph import TINY_IMAGE_SIZE
 from tests.support.training import (CHANNELS, CONFIG_PATH, assert_weights_equal, checkpoint_numbers,
-                                    in_memory_dataset, saved_epoch, tiny_settings, weights_of)
+                                    in_memory_dataset, saved_epoch, tiny_settings, weights_of,
+                                    write_tiny_examples)
 
 pytestmark = pytest.mark.slow  # exports models, starts processes or trains: seconds per test
 
@@ -290,14 +289,6 @@ def test_the_history_survives_a_write_that_runs_out_of_space(work_dir):
 # --------------------------------------------------------------------------- #
 # run_fn, end to end
 # --------------------------------------------------------------------------- #
-def write_examples(path, count):
-    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
-        for i in range(count):
-            writer.write(pairing.make_example(f"p{i}", images.png(20, 24, seed=2 * i),
-                                              images.png(seed=2 * i + 1)).SerializeToString())
-    return str(path)
-
-
 def test_run_fn_resumes_past_a_garbage_state_file_and_a_cut_checkpoint(interrupted_run, transform_output_dir,
                                                                         tmp_path, caplog):
     """The TFX entry point itself: it used to fail on every re-run (UnicodeDecodeError)."""
@@ -305,8 +296,8 @@ def test_run_fn_resumes_past_a_garbage_state_file_and_a_cut_checkpoint(interrupt
     transform_settings = dataclasses.replace(config.transform, image_size=TINY_IMAGE_SIZE, channels=CHANNELS)
     trainer_settings = dataclasses.replace(SETTINGS, sample_images=1)
     fn_args = FnArgs(
-        train_files=[write_examples(tmp_path / "train.gz", STEPS_PER_EPOCH * SETTINGS.batch_size)],
-        eval_files=[write_examples(tmp_path / "eval.gz", 1)], transform_output=transform_output_dir,
+        train_files=[write_tiny_examples(tmp_path / "train.gz", STEPS_PER_EPOCH * SETTINGS.batch_size)],
+        eval_files=[write_tiny_examples(tmp_path / "eval.gz", 1)], transform_output=transform_output_dir,
         serving_model_dir=str(tmp_path / "serving"), model_run_dir=str(tmp_path / "model_run"),
         custom_config=pack(trainer=trainer_settings, transform=transform_settings, serving=config.serving,
                            checkpoint_root=str(tmp_path / "checkpoints")))

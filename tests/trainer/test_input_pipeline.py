@@ -14,7 +14,7 @@ import tensorflow_transform as tft
 
 from components import features
 from components.example_gen import pairing
-from components.trainer import input_pipeline
+from components.trainer import data_cache, input_pipeline
 from components.transform import preprocessing
 from tests.support import images
 from tests.support.transform_graph import TINY_IMAGE_SIZE
@@ -83,8 +83,21 @@ def tft_output(transform_output_dir):
     return tft.TFTransformOutput(transform_output_dir)
 
 
+def cache_plan(mode, directory=None):
+    return data_cache.CachePlan(mode, 0, 0, "as set", directory)
+
+
+MEMORY = cache_plan(data_cache.CACHE_MEMORY)
+
+
+def trained_pairs(pattern, tft_output):
+    """The transformed pairs as training sees them: through the uint8 cache, back in [-1, 1]."""
+    return [(data_cache.to_model_range(a).numpy(), data_cache.to_model_range(b).numpy())
+            for a, b in input_pipeline.quantized_pairs([pattern], tft_output)]
+
+
 def train_dataset(pattern, tft_output, **overrides):
-    options = dict(batch_size=2, jitter=False, jitter_scale=1.25, shuffle_buffer=100, cache=True, seed=7)
+    options = dict(batch_size=2, jitter=False, jitter_scale=1.25, shuffle_buffer=100, cache=MEMORY, seed=7)
     options.update(overrides)
     return input_pipeline.make_train_dataset([pattern], tft_output, **options)(0)  # epoch 0
 
@@ -112,6 +125,18 @@ def test_transformed_pairs_are_float_images_in_file_order_across_files_and_chunk
         # Files are read in sorted order; each image went through the Transform graph.
         np.testing.assert_allclose(input_image, expected_image(input_png), atol=1e-6)
         np.testing.assert_allclose(target_image, expected_image(target_png), atol=1e-6)
+
+
+def test_the_cached_pairs_are_the_transformed_pairs_to_half_a_grey_level(tmp_path, tft_output):
+    pattern = write_examples(tmp_path / "train.gz", raw_pairs(6))   # resized up, down and not at all
+    quantized = list(input_pipeline.quantized_pairs([pattern], tft_output))
+    assert quantized[0][0].dtype == tf.uint8 and quantized[0][0].shape == IMAGE_SHAPE
+    for (a, b), (x, y) in zip(trained_pairs(pattern, tft_output), as_arrays(
+            input_pipeline.transformed_pairs([pattern], tft_output))):
+        assert np.abs(a - x).max() <= 1.0 / 255 + 1e-6 and np.abs(b - y).max() <= 1.0 / 255 + 1e-6
+    # A source already at the transformed size (raw_pairs' third pair) comes back exactly.
+    np.testing.assert_allclose(trained_pairs(pattern, tft_output)[2][0],
+                               as_arrays(input_pipeline.transformed_pairs([pattern], tft_output))[2][0], atol=1e-6)
 
 
 def test_first_pairs_is_a_fixed_batch_of_the_first_pairs(tmp_path, tft_output):
@@ -204,7 +229,7 @@ def test_train_dataset_jitter_mirrors_input_and_target_together(tmp_path, tft_ou
     # jitter_scale=1 leaves only the mirror, so every pair is a transformed pair, mirrored or not.
     tf.random.set_seed(0)
     pattern = write_examples(tmp_path / "train.gz", raw_pairs(8))
-    reference = as_arrays(input_pipeline.transformed_pairs([pattern], tft_output))
+    reference = trained_pairs(pattern, tft_output)
 
     dataset = train_dataset(pattern, tft_output, batch_size=2, jitter=True, jitter_scale=1.0)
 
@@ -221,27 +246,28 @@ def test_train_dataset_jitter_mirrors_input_and_target_together(tmp_path, tft_ou
     assert any(mirrored) and not all(mirrored)
 
 
-@pytest.mark.parametrize("cache", [True, False])
+@pytest.mark.parametrize("mode", data_cache.CACHE_POLICIES[1:])
 def test_train_dataset_without_jitter_yields_each_transformed_pair_once_per_epoch(
-        tmp_path, tft_output, cache):
+        tmp_path, tft_output, mode):
     pattern = write_examples(tmp_path / "train.gz", raw_pairs(6))
-    reference = as_arrays(input_pipeline.transformed_pairs([pattern], tft_output))
+    reference = trained_pairs(pattern, tft_output)
 
-    dataset = train_dataset(pattern, tft_output, batch_size=2, jitter=False, cache=cache)
+    dataset = train_dataset(pattern, tft_output, batch_size=2, jitter=False,
+                            cache=cache_plan(mode, str(tmp_path / "cache")))
 
     for _ in range(2):  # two epochs
         assert sorted(epoch_order(dataset, reference)) == list(range(6))
 
 
 def _batches(pattern, tft_output, **overrides):
-    options = dict(batch_size=2, jitter=False, jitter_scale=1.25, shuffle_buffer=100, cache=True, seed=7)
+    options = dict(batch_size=2, jitter=False, jitter_scale=1.25, shuffle_buffer=100, cache=MEMORY, seed=7)
     options.update(overrides)
     return input_pipeline.make_train_dataset([pattern], tft_output, **options)
 
 
 def test_each_epoch_has_its_own_order_and_every_run_the_same_ones(tmp_path, tft_output):
     pattern = write_examples(tmp_path / "train.gz", raw_pairs(8))
-    reference = as_arrays(input_pipeline.transformed_pairs([pattern], tft_output))
+    reference = trained_pairs(pattern, tft_output)
     batches = _batches(pattern, tft_output)
 
     first_epoch, second_epoch = epoch_order(batches(0), reference), epoch_order(batches(1), reference)
