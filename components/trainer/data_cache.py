@@ -113,6 +113,12 @@ def to_model_range(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(image, tf.float32) / (PIXEL_MAX / 2) - 1.0
 
 
+def pairs_in_model_range(pairs: tf.data.Dataset) -> tf.data.Dataset:
+    """Cached or shuffled (input, target) pairs back as the networks' [-1, 1] floats, in order."""
+    return pairs.map(lambda a, b: (to_model_range(a), to_model_range(b)), num_parallel_calls=tf.data.AUTOTUNE,
+                     deterministic=True)
+
+
 def apply(pairs: tf.data.Dataset, cache_plan: CachePlan, name: str) -> tf.data.Dataset:
     """``pairs`` (uint8) cached as planned; ``name`` tells the train and eval caches apart on disk."""
     if cache_plan.mode == CACHE_MEMORY:

@@ -96,8 +96,7 @@ class TrainBatches:
         """Epoch ``epoch`` (0-based) from batch ``skip_batches`` on."""
         shuffled = self.pairs.shuffle(self.shuffle_buffer, seed=epoch_seed(self.seed, epoch),
                                       reshuffle_each_iteration=False)
-        shuffled = shuffled.map(lambda a, b: (data_cache.to_model_range(a), data_cache.to_model_range(b)),
-                                num_parallel_calls=AUTOTUNE, deterministic=True)
+        shuffled = data_cache.pairs_in_model_range(shuffled)
         skipped = skip_batches * self.batch_size
         if self.jitter:   # each pair's jitter seeded by its place in the epoch (enumerated before the skip)
             base = tf.constant([self.seed, epoch], tf.int64)
@@ -123,8 +122,7 @@ def validation_pairs(file_patterns: Sequence[str], tft_output: tft.TFTransformOu
     """The eval split's pairs, cached as the training pairs are (the Trainer scores them after every
     validated epoch), back in the model's range."""
     pairs = data_cache.apply(quantized_pairs(file_patterns, tft_output), cache, VALIDATION_CACHE)
-    return pairs.map(lambda a, b: (data_cache.to_model_range(a), data_cache.to_model_range(b)),
-                     num_parallel_calls=AUTOTUNE, deterministic=True)
+    return data_cache.pairs_in_model_range(pairs)
 
 
 def make_train_dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput, *,
