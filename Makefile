@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= pipeline_config.yaml
 ARGS ?=
+TEST_WORKERS ?= 2
 PROFILE ?= vertex
 COMPILED_VERTEX := build/pix2pix_pipeline.json
 COMPILED_KUBEFLOW := build/pix2pix_pipeline.yaml
@@ -49,8 +50,10 @@ $(STAMP): requirements.lock
 run: $(STAMP)
 	$(PY) -m pipeline run --config $(CONFIG) $(ARGS)
 
+# The suite in TEST_WORKERS processes (pytest-xdist), each test file whole in one of them: module
+# fixtures (a pipeline run) are built once. TEST_WORKERS=0 runs it in this one process.
 test: $(STAMP)
-	$(PY) -m pytest tests $(ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 # The edit-test loop: unit tests only; `make test` (what CI runs) stays the full suite.
 test-fast: $(STAMP)

@@ -53,7 +53,7 @@ def _with(feature_key, feature) -> bytes:
     (_with(features.PAIR_ID_KEY, tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"  "]))), "is empty"),
     (_with(features.PAIR_ID_KEY, tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"\xff\xfe"]))),
      "not UTF-8"),
-])
+], ids=["garbage", "empty-example", "two-pair-ids", "float-target", "blank-pair-id", "pair-id-not-utf8"])
 def test_parse_example_rejects_records_outside_the_format(record, message):
     with pytest.raises(pairing.BadRecord, match=message):
         pairing.parse_example(record)
