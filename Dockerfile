@@ -22,6 +22,11 @@ ENV TF_USE_LEGACY_KERAS=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /pix2pix
 
+# jemalloc: `python -m pipeline run` in this image (profiles.local.memory_allocator: auto) preloads it, which
+# keeps the one-process Trainer's memory flat as data grows (docs/benchmarks.md#scale). Remote steps run one
+# component per process and do not need it; nothing is preloaded for them.
+RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/*
+
 # Exactly the versions `make setup` installs. Dependencies before code: this layer survives code changes.
 COPY requirements.lock ./
 RUN python -c "import sys; v = '%d.%d' % sys.version_info[:2]; \

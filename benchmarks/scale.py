@@ -60,6 +60,8 @@ import threading
 import time
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from pipeline import memory_allocator
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "pipeline_config.yaml")
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "scale.md")
@@ -131,6 +133,7 @@ class RunResult:
     max_rss_single_process_bytes: Optional[int] = None   # kernel high-water mark (wait4), largest single process
     tail: List[str] = dataclasses.field(default_factory=list)
     output_log: str = ""
+    allocator: str = ""   # the run's own "memory allocator: ..." line (profiles.local.memory_allocator)
 
     def stage(self, name: str) -> Optional[StageStat]:
         return next((stat for stat in self.stages if stat.stage == name), None)
@@ -320,6 +323,8 @@ def report(runs: Sequence[RunResult], *, date: str, machine: str, image_size: in
              f"what the stages before the Trainer left with the allocator); `{BATCH_TRANSLATION}`: "
              "`python -m serving.batch_translate` (Beam, DirectRunner) over every input image of the "
              "scale's dataset with the version the run pushed.",
+             "Each run's " + "; ".join(sorted({run.allocator or f"{memory_allocator.LINE_PREFIX} not said"
+                                              for run in runs})) + " (`profiles.local.memory_allocator`).",
              "", *table(runs), *failures(runs), ""]
     return "\n".join(lines)
 
@@ -493,11 +498,18 @@ def run_scale(scale: int, pairs: int, settings: Sequence[str], run_dir: str, con
         command += ["--set", setting]
     output_log = os.path.join(run_dir, "output.log")
     measured = run_measured(command, output_log)
+    allocator = allocator_line(output_log)
     stages = stage_stats(parse_events(measured.timed_lines), measured.samples, measured.seconds)
     return RunResult(scale=scale, pairs=pairs, exit_status=measured.exit_status, seconds=measured.seconds,
                      peak_bytes=max((rss for _, rss in measured.samples), default=None), stages=stages,
                      max_rss_single_process_bytes=measured.max_rss_single_process_bytes, tail=measured.tail,
-                     output_log=output_log)
+                     output_log=output_log, allocator=allocator)
+
+
+def allocator_line(output_log: str) -> str:
+    """What the run said about its memory allocator (jemalloc or glibc malloc), or "" if it said nothing."""
+    with open(output_log, encoding="utf-8", errors="replace") as log:
+        return next((line.strip() for line in log if line.startswith(memory_allocator.LINE_PREFIX)), "")
 
 
 def translation_command(images_dir: str, output_dir: str, model_base: str) -> List[str]:

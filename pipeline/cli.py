@@ -84,12 +84,29 @@ def cmd_run(args) -> int:
         raise ConfigError(f"--profile {args.profile}: its runner is {config.profile.runner!r}; `run` runs here. "
                           f"Use `python -m pipeline submit --profile {args.profile}` (or compile / schedule)")
     output_paths.check_output_paths(config)  # before anything is written
+    allocator_line = _memory_allocator(config, args)   # may start this process again, with jemalloc
     log_dir = config.resolve(config.pipeline.log_dir)
     output_paths.create_owned_dir(log_dir, "pipeline.log_dir")
     log_file = logs.configure(os.path.join(log_dir, time.strftime("run-%Y%m%d-%H%M%S.log")))
     from pipeline import local_runner  # heavy imports after the config is known to be valid
 
+    print(allocator_line, flush=True)
+    logging.getLogger(__name__).info(allocator_line)
     return run_and_report(config, local_runner.run, log_file)
+
+
+def _memory_allocator(config, args) -> str:
+    """The allocator line; a process started as a program restarts itself with jemalloc first if asked."""
+    from pipeline import memory_allocator
+
+    if args.restartable:
+        return memory_allocator.apply(config.profile.memory_allocator,
+                                      [sys.executable, "-m", "pipeline", *sys.argv[1:]])
+    decision = memory_allocator.decide(config.profile.memory_allocator, dict(os.environ),
+                                       memory_allocator.find_jemalloc(), memory_allocator.loaded_jemalloc())
+    return decision.line if decision.preload is None else (f"{memory_allocator.LINE_PREFIX} glibc malloc (called "
+                                                           "in-process: only a started `python -m pipeline run` "
+                                                           "preloads jemalloc)")
 
 
 def run_and_report(config, run: Callable, log_file: str) -> int:
@@ -277,6 +294,7 @@ COMMANDS = {"run": cmd_run, "schema": cmd_schema, "model-summary": cmd_model_sum
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    args.restartable = argv is None   # the command line of this very process: it may start itself again
     # google-cloud-* warn at import that Python 3.10 gets no new releases: TFX 1.16 needs 3.10.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
     try:

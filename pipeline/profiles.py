@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any, Dict, List, Literal, Optional
 
 from components.typed_settings import ConfigError, build, require, set_value
-from pipeline import cron
+from pipeline import cron, memory_allocator
 
 LOCAL_RUNNER = "local"
 REMOTE_RUNNERS = ("vertex", "kubeflow")
@@ -102,6 +102,8 @@ class ProfileSettings:
     dataflow: Optional[DataflowSettings] = None             # null: Beam's DirectRunner inside each step
     trainer_resources: Optional[ResourceSettings] = None    # the Trainer step's GPU, CPU and memory
     schedule: Optional[ScheduleSettings] = None
+    # local: glibc malloc or jemalloc for the one process that runs every component (auto: jemalloc if found)
+    memory_allocator: Optional[Literal[memory_allocator.CHOICES]] = None
 
     def validate(self, key: str) -> None:
         if self.runner == LOCAL_RUNNER:
@@ -110,6 +112,8 @@ class ProfileSettings:
                          "nothing for the local runner (it runs here, with Beam's DirectRunner); "
                          "use a vertex or kubeflow profile")
             return
+        require(self.memory_allocator is None, f"{key}.memory_allocator", self.memory_allocator,
+                 "nothing for a remote runner: each step runs in its own process in the image (see Dockerfile)")
         require(self.image is not None, f"{key}.image", None,
                  "the container image the steps run in, e.g. us-docker.pkg.dev/PROJECT/REPO/pix2pix-tfx:TAG")
         if self.runner == "vertex":

@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from components import features
+from pipeline import memory_allocator
 from tests.support import images
 from tests.support import paths
 
@@ -74,6 +75,15 @@ def test_a_blessed_model_is_pushed_in_tf_serving_layout(first_run):
     assert os.path.isfile(os.path.join(path, "saved_model.pb"))
     tflite = os.path.join(path, "assets.extra", "tflite")            # serving.tflite travels with the version
     assert {"generator.json", "generator_float32.tflite", "generator_float16.tflite"} <= set(os.listdir(tflite))
+
+
+def test_the_run_says_which_memory_allocator_it_ran_with(first_run):
+    lines = [line for line in first_run[1].stdout.splitlines() if line.startswith(memory_allocator.LINE_PREFIX)]
+    assert len(lines) == 1, first_run[1].stdout[:2000]     # said once: the restart does not repeat it
+    if memory_allocator.find_jemalloc():                    # auto (the default) restarted the run with it
+        assert lines[0].startswith(f"{memory_allocator.LINE_PREFIX} jemalloc ("), lines
+    else:
+        assert "glibc malloc" in lines[0] and "apt-get install libjemalloc2" in lines[0], lines
 
 
 def test_the_pushed_model_turns_a_png_into_a_png(first_run):

@@ -154,6 +154,18 @@ def test_the_report_and_the_json_carry_the_context(tmp_path):
     json.dumps(raw)   # plain data
 
 
+def test_the_report_says_which_allocator_the_runs_used(tmp_path):
+    log = tmp_path / "output.log"
+    log.write_text("config ok\nmemory allocator: jemalloc (/usr/lib/libjemalloc.so.2)\nComponent Trainer is running.\n")
+    assert scale.allocator_line(str(log)) == "memory allocator: jemalloc (/usr/lib/libjemalloc.so.2)"
+    log.write_text("Component Trainer is running.\n")
+    assert scale.allocator_line(str(log)) == ""
+    runs = [_run(1, 400), _run(4, 1600)]
+    runs[0].allocator = runs[1].allocator = "memory allocator: jemalloc (/usr/lib/libjemalloc.so.2)"
+    text = scale.report(runs, date="d", machine="m", image_size=64, base_pairs=400, extra=[], load=(0.0, 0.0))
+    assert "Each run's memory allocator: jemalloc (/usr/lib/libjemalloc.so.2) (" in text
+
+
 def test_every_output_goes_to_the_runs_folder_and_extra_settings_come_last():
     settings = scale.run_settings("/w/runs/scale-4", "/w/datasets/pairs-1600", 128, ["trainer.epochs=2"])
     keys = [setting.partition("=")[0] for setting in settings]
