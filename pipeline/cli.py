@@ -91,7 +91,7 @@ def cmd_run(args) -> int:
     from pipeline import local_runner  # heavy imports after the config is known to be valid
 
     print(allocator_line, flush=True)
-    logging.getLogger(__name__).info(allocator_line)
+    logging.getLogger(__name__).debug(allocator_line)   # the log file; the console has the line above
     return run_and_report(config, local_runner.run, log_file)
 
 

@@ -23,9 +23,8 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from components import model_run_files
 from components.example_gen.settings import EVAL_SPLIT, selection_allowed
 from components.trainer import (checkpoints, data_cache, distribution, export, gan_trainer, input_pipeline,
-                                startup_report, training_length, validation)
+                                startup_report, training_length, validation, warm_start)
 from components.trainer.run_outputs import RunOutputs
-from components.trainer.warm_start import warm_start_generator
 from components.trainer.worker_folders import WorkerFolders
 from components.trainer.settings import CHECKPOINT_ROOT, GATE_SPLIT, SERVING_SECTION, ServingSettings, TrainerSettings
 from components.trainer.settings import SECTION as TRAINER_SECTION
@@ -65,9 +64,13 @@ def run_fn(fn_args: FnArgs) -> None:
                                        strategy=strategy),
         folders.real_work_dir, repair=folders.is_chief)
     warm_started_from = None
-    if restored is None and trainer_settings.warm_start and fn_args.base_model:
-        warm_start_generator(gan.generator, fn_args.base_model)
+    if restored is not None:   # resumed: G started where the interrupted run's did
+        warm_started_from = warm_start.recorded_origin(folders.real_work_dir)
+    elif trainer_settings.warm_start and fn_args.base_model:
+        warm_start.warm_start_generator(gan.generator, fn_args.base_model)
         warm_started_from = fn_args.base_model
+        if folders.is_chief:
+            warm_start.record_origin(folders.real_work_dir, warm_started_from)
     startup_report.log_startup(gan, num_train=num_train, steps_per_epoch=steps_per_epoch, is_chief=folders.is_chief)
 
     # Fit: constant learning rate for `epochs`, then linear decay over `epochs_decay`; validated on "eval".

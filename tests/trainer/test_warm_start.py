@@ -63,3 +63,66 @@ def test_warm_start_feeds_the_last_blessed_model_to_the_trainer():
     assert trainer.inputs["base_model"].producer_component_id == "latest_blessed_model_resolver"
     cold = create_pipeline(load_config(CONFIG, ["data.split_mode=hash"]))
     assert "base_model" not in next(c for c in cold.components if c.id == "Trainer").inputs
+
+
+def _run_fn(transform_output_dir, tmp_path, name, checkpoint_root, base_model=None, data=None):
+    """A real run_fn on tiny data (the files of ``data``, default ``name``); returns its training summary."""
+    import dataclasses
+    import json
+    import os
+
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    from components import model_run_files
+    from components.trainer import run_fn
+    from components.typed_settings import pack
+    from tests.support.training import tiny_settings, write_tiny_examples
+
+    config = load_config(CONFIG)
+    trainer = tiny_settings(epochs=1, epochs_decay=0, sample_images=1, warm_start=base_model is not None)
+    fn_args = FnArgs(
+        train_files=[write_tiny_examples(tmp_path / f"{data or name}-train.gz", 4)],
+        eval_files=[write_tiny_examples(tmp_path / f"{data or name}-eval.gz", 2)],
+        transform_output=transform_output_dir, serving_model_dir=str(tmp_path / name / "serving"),
+        model_run_dir=str(tmp_path / name / "model_run"), base_model=base_model,
+        custom_config=pack(trainer=trainer, serving=dataclasses.replace(config.serving, tflite=[]),
+                           checkpoint_root=str(checkpoint_root),
+                           transform=dataclasses.replace(config.transform, image_size=TINY_IMAGE_SIZE, channels=3)))
+    run_fn.run_fn(fn_args)
+    with open(os.path.join(fn_args.model_run_dir, model_run_files.TRAINING_SUMMARY)) as handle:
+        return json.load(handle)
+
+
+def test_a_resumed_warm_started_training_still_names_its_base_model(transform_output_dir, tmp_path, monkeypatch):
+    """A retry resumes from the checkpoints and must not lose where G started (lineage, the span table)."""
+    from components.trainer import warm_start
+
+    blessed = str(tmp_path / "blessed" / "serving")
+    assert _run_fn(transform_output_dir, tmp_path, "blessed", tmp_path / "blessed-ckpt")["warm_started_from"] is None
+
+    def killed(*args, **kwargs):   # the warm-started run dies after its last checkpoint, before the export
+        raise RuntimeError("killed before the export")
+    monkeypatch.setattr(export, "export_generator", killed)
+    with pytest.raises(RuntimeError, match="killed before the export"):
+        _run_fn(transform_output_dir, tmp_path, "warm", tmp_path / "warm-ckpt", base_model=blessed)
+    monkeypatch.undo()
+    notes = list((tmp_path / "warm-ckpt").rglob(warm_start.ORIGIN_FILE))
+    assert len(notes) == 1 and not list((tmp_path / "warm-ckpt").rglob(warm_start.ORIGIN_FILE + ".tmp"))
+
+    # The retry: same data and settings, so the same work folder; its checkpoints are restored and nothing is
+    # warm-started again (a base model that does not exist would fail if it were loaded).
+    resumed = _run_fn(transform_output_dir, tmp_path, "retry", tmp_path / "warm-ckpt",
+                      base_model=str(tmp_path / "not-there"), data="warm")
+    assert resumed["warm_started_from"] == blessed
+
+
+def test_an_unreadable_origin_note_is_named_and_read_as_none(tmp_path, caplog):
+    from components.trainer import warm_start
+
+    assert warm_start.recorded_origin(str(tmp_path)) is None                 # never warm-started
+    warm_start.record_origin(str(tmp_path / "work"), "/models/blessed/Format-Serving")
+    assert warm_start.recorded_origin(str(tmp_path / "work")) == "/models/blessed/Format-Serving"
+    for junk in ("{not json", "[1, 2]", '{"warm_started_from": 7}'):
+        (tmp_path / "work" / warm_start.ORIGIN_FILE).write_text(junk)
+        assert warm_start.recorded_origin(str(tmp_path / "work")) is None
+    assert any(warm_start.ORIGIN_FILE in message for message in caplog.messages)
