@@ -36,12 +36,19 @@ def draft_schema(config: Config, output: str, force: bool = False) -> str:
     config = resolve_split_mode(config).with_resolved_paths()
     with tempfile.TemporaryDirectory(prefix="pix2pix-schema-") as work:
         example_gen = create_paired_image_example_gen(custom_config=pack(data=config.data.example_gen_settings()))
-        statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+        # The encoded images as image_domain from the start: without it TFDV keeps every distinct image's
+        # bytes for its top-k and unique counts, which grows with the dataset (docs/benchmarks.md#scale).
+        seed_path = os.path.join(work, "image_features.pbtxt")
+        with open(seed_path, "w", encoding="utf-8") as handle:
+            handle.write(schema_file.to_text(schema_file.image_features_only()))
+        seed = tfx.components.ImportSchemaGen(schema_file=seed_path).with_id("ImageFeaturesSchema")
+        statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"],
+                                                      schema=seed.outputs["schema"])
         schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                               infer_feature_shape=True)
         tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
             pipeline_name="pix2pix-schema-draft", pipeline_root=os.path.join(work, "root"),
-            components=[example_gen, statistics_gen, schema_gen], enable_cache=False,
+            components=[example_gen, seed, statistics_gen, schema_gen], enable_cache=False,
             metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
                 os.path.join(work, "metadata.sqlite")),
             beam_pipeline_args=config.beam.pipeline_args()))

@@ -81,6 +81,15 @@ def _observed_int_range(statistics: Optional[statistics_pb2.DatasetFeatureStatis
     return int(min(low for low, _ in values)), int(max(high for _, high in values))
 
 
+def image_features_only() -> schema_pb2.Schema:
+    """The encoded images alone, as ``image_domain`` bytes: what StatisticsGen needs before a schema is drafted."""
+    schema = schema_pb2.Schema()
+    for name in features.IMAGE_KEYS:
+        feature = schema.feature.add(name=name, type=schema_pb2.BYTES)
+        feature.image_domain.SetInParent()
+    return schema
+
+
 def curate(inferred: schema_pb2.Schema, min_image_side: int,
            statistics: Optional[statistics_pb2.DatasetFeatureStatisticsList] = None,
            keep: Iterable[str] = ()) -> schema_pb2.Schema:
